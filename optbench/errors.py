@@ -1,0 +1,95 @@
+"""The domain errors of optbench.
+
+The library raises these; only the command line turns them into one red line and an
+exit status (``exit_code``). Nothing here imports anything heavy.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class OptbenchError(Exception):
+    """Base of every error optbench reports to a user; ``exit_code`` is the CLI status."""
+
+    exit_code = 1
+
+
+class BadInput(OptbenchError):
+    """Input the user can fix: a plan, a plan file, an option value."""
+
+    exit_code = 2
+
+
+class PlanSyntaxError(BadInput):
+    """A plan expression that does not parse, with the offending span of the source.
+
+    ``str(error)`` is the message, then the source line, then a marker line with ``~``
+    under the span and ``^`` at its end, in the style of pypa/packaging.
+    """
+
+    def __init__(self, message: str, *, source: str, span: tuple[int, int]) -> None:
+        self.message = message
+        self.source = source
+        self.span = span
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        start, end = self.span
+        end = max(end, start + 1)
+        marker = " " * start + "~" * (end - start - 1) + "^"
+        return f"{self.message}\n    {self.source}\n    {marker}"
+
+
+class UnknownName(PlanSyntaxError):
+    """A name that is not in a catalogue; the message lists the closest valid names."""
+
+    def __init__(
+        self, what: str, name: str, known: Iterable[str], *, source: str, span: tuple[int, int]
+    ) -> None:
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown {what} {name!r}{hint}", source=source, span=span)
+
+
+class PlanFileError(BadInput):
+    """A plan file that is wrong: names the file, the key and the line."""
+
+    def __init__(self, path: str, message: str, *, key: str | None = None, line: int | None = None):
+        where = path + (f":{line}" if line is not None else "")
+        at_key = f" (key {key!r})" if key else ""
+        super().__init__(f"{where}{at_key}: {message}")
+
+
+class UnknownTask(BadInput):
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        super().__init__(f"unknown task {name!r}{hint} (see 'optbench tasks')")
+
+
+class DataMissing(OptbenchError):
+    """A dataset whose files are not where optbench looked; says how to get them."""
+
+    exit_code = 3
+
+
+class DeviceUnavailable(BadInput):
+    """``--device cuda`` on a machine without a usable CUDA device."""
+
+
+class SchemaOutdated(OptbenchError):
+    """A results database written by an older optbench; names the upgrade command."""
+
+    exit_code = 4
+
+
+class SchemaTooNew(OptbenchError):
+    """A results database written by a newer optbench, at a revision this one does not know."""
+
+    exit_code = 4
+
+
+class DatabaseMissing(BadInput):
+    """A results database that does not exist (or holds no optbench tables) where one must."""
