@@ -1,0 +1,1 @@
+"""Plan text -> frozen Plan dataclasses -> canonical text. Standard library only."""

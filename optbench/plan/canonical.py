@@ -1,0 +1,265 @@
+"""The canonical form of a plan, and filling in its hyperparameters.
+
+One plan has one canonical text (SPEC §2): ``format_plan(parse_plan(t))`` is the same for
+every way of writing ``t``, and ``parse_plan(format_plan(p)) == p``. ``resolve`` fills every
+call's arguments in, and ``format_plan(resolve(p, defaults))`` is the text that identifies
+the plan in the results database.
+
+The canonical text:
+
+- stages joined by ``" | "``; a stage with more than one call is wrapped in parentheses;
+- calls joined by ``+`` with no spaces, in ``canonical_rank`` order (GE methods, GE
+  options, modifiers, LR methods, each in catalogue order); GE methods on parameter groups
+  are ordered by their selector text;
+- arguments ``name=value`` joined by ``", "`` in the order of the method's ``defaults``;
+  floats as ``repr`` (``0.1``, ``1e-06``; an int given for a float is printed as a float),
+  ints plain, booleans ``true``/``false``, strings in double quotes unless a plain name;
+- then the length (``:80`` or ``:25%``), then the end condition (``:plateau(patience=3)``).
+
+This module also holds what the parser and the plan file share about the catalogue:
+aliases, argument checks and the canonical orders.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from decimal import Decimal
+from types import MappingProxyType
+
+from optbench.errors import BadInput
+from optbench.methods.registry import REGISTRY, STAGE_ENDS, MethodSpec, canonical_rank
+from optbench.plan.model import Call, Length, Plan, Stage, Value
+
+# Paper spellings [ANN] accepted on input and never printed, besides each catalogue
+# entry's own ``aliases``. An alias applies only while it is not itself a catalogue name
+# and its target is one (``sig`` was added to the catalogue after this table).
+NAME_ALIASES: Mapping[str, str] = MappingProxyType({"str": "step"})
+# ``sig+`` = ``warmup+sig``, ``str+`` = ``warmup+step``: a trailing '+' adds the warm-up.
+PLUS_ALIASES: Mapping[str, str] = MappingProxyType({"sig": "warmup", "str": "warmup"})
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NO_DEFAULTS: Mapping[str, Mapping[str, Value]] = MappingProxyType({})
+_CATALOGUE_ALIASES = {
+    alias: spec.name
+    for catalogue in (REGISTRY, STAGE_ENDS)
+    for spec in catalogue.values()
+    for alias in getattr(spec, "aliases", ())
+}
+
+
+def alias_target(name: str) -> str | None:
+    """The catalogue name an alias stands for, or ``None`` when ``name`` is not an alias."""
+    if name in REGISTRY or name in STAGE_ENDS:
+        return None
+    target = NAME_ALIASES.get(name) or _CATALOGUE_ALIASES.get(name)
+    return target if target in REGISTRY or target in STAGE_ENDS else None
+
+
+def plus_alias(written: str) -> str | None:
+    """The method a trailing '+' after the written name ``written`` adds (``sig+``), or None."""
+    extra = PLUS_ALIASES.get(written)
+    target = written if written in REGISTRY else alias_target(written)
+    if extra not in REGISTRY or target not in REGISTRY:
+        return None
+    return extra
+
+
+def method_specs(name: str) -> tuple[MethodSpec, ...]:
+    """The catalogue entries a plan file's ``defaults`` may mean by ``name`` (aliases
+    allowed): a method, an end condition, or both (``plateau``). ``BadInput`` listing the
+    closest names when there is none."""
+    name = alias_target(name) or name
+    specs = tuple(s for s in (REGISTRY.get(name), STAGE_ENDS.get(name)) if s is not None)
+    if not specs:
+        known = [*REGISTRY, *STAGE_ENDS]
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise BadInput(f"unknown method {name!r}{hint}")
+    return specs
+
+
+def check_default(name: str, key: str, value: Value, *, shown: str | None = None) -> Value:
+    """One default argument ``key`` for the method or end condition ``name``, coerced as
+    the entries that take it want (see ``coerce_value``); ``BadInput`` if it is wrong."""
+    specs = method_specs(name)
+    taking = [s for s in specs if key in s.defaults]
+    if not taking:
+        raise BadInput(unknown_argument(specs[0], key, *specs[1:]))
+    for spec in taking:
+        value = coerce_value(spec, key, value, shown=shown)
+    return value
+
+
+def unknown_argument(spec: MethodSpec, key: str, *others: MethodSpec) -> str:
+    """The message for an argument ``key`` that ``spec`` does not take (nor ``others``, the
+    end condition of the same name)."""
+    valid = [*spec.defaults, *(k for o in others for k in o.defaults)]
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    takes = ", ".join(spec.defaults) or "no arguments"
+    for other in others:
+        takes += f"; as an end condition {', '.join(other.defaults) or 'nothing'}"
+    return f"unknown argument {key!r} for {spec.name}{hint} ({spec.name} takes {takes})"
+
+
+def coerce_value(spec: MethodSpec, key: str, value: Value, *, shown: str | None = None) -> Value:
+    """``value`` as argument ``key`` of ``spec`` takes it, judged by the type of its default.
+
+    A bool default takes only true/false, an int default only whole numbers, a float
+    default any number (an int becomes a float, so ``lr=1`` and ``lr=1.0`` are one plan),
+    a str default only text. ``BadInput`` otherwise; ``shown`` is the value as written.
+    """
+    default = spec.defaults[key]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok, want = number, "a number"
+        if ok:
+            try:
+                value = float(value)
+            except OverflowError:
+                ok = False
+    else:
+        ok, want = isinstance(value, str), "a name or a quoted string"
+    if not ok:
+        if shown is None:
+            shown = format_value(value) if isinstance(value, Value) else repr(value)
+        raise BadInput(f"argument {key!r} of {spec.name} takes {want}, not {shown}")
+    return value
+
+
+def check_defaults(
+    defaults: Mapping[str, Mapping[str, Value]],
+) -> dict[str, dict[str, Value]]:
+    """Per-method default arguments (a plan file's ``defaults``), checked against the
+    catalogue: names resolved through aliases, values coerced. ``BadInput`` if wrong."""
+    checked: dict[str, dict[str, Value]] = {}
+    try:
+        for name, args in defaults.items():
+            table = checked.setdefault(method_specs(name)[0].name, {})
+            for key, value in args.items():
+                table[key] = check_default(name, key, value)
+    except BadInput as error:
+        raise BadInput(f"in the defaults: {error}") from None
+    return checked
+
+
+def call_order(call: Call) -> tuple[int, str, int]:
+    """Sort key of a call inside a stage: kind, then selector text (grouped GE methods),
+    then catalogue order."""
+    kind, index = canonical_rank(call.name)
+    return (kind, call.group or "", index)
+
+
+def sort_calls(calls: Iterable[Call]) -> tuple[Call, ...]:
+    return tuple(sorted(calls, key=call_order))
+
+
+def sort_args(spec: MethodSpec, args: Iterable[tuple[str, Value]]) -> tuple[tuple[str, Value], ...]:
+    """Arguments in the order of ``spec.defaults`` (unknown keys last, as given)."""
+    order = {key: i for i, key in enumerate(spec.defaults)}
+    return tuple(sorted(args, key=lambda kv: order.get(kv[0], len(order))))
+
+
+def format_value(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if _NAME.fullmatch(value) and value not in ("true", "false"):
+        return value
+    return f"'{value}'" if '"' in value else f'"{value}"'
+
+
+def format_share(share: float) -> str:
+    """A share in (0, 1] as the percentage that parses back to exactly ``share``.
+
+    The shortest decimal of ``share`` with the point moved two places, so ``0.25`` is
+    ``25%`` and ``0.07`` is ``7%`` (not ``7.000000000000001%``).
+    """
+    percent = Decimal(repr(share)).scaleb(2).normalize()
+    return f"{percent:f}%"
+
+
+def format_call(call: Call, *, group: bool = True) -> str:
+    """``name(arg=value, ...)[group]``; ``group=False`` leaves the selector out."""
+    spec = REGISTRY.get(call.name) or STAGE_ENDS.get(call.name)
+    args = sort_args(spec, call.args) if spec else call.args
+    text = call.name
+    if args:
+        shown = []
+        for key, value in args:
+            if spec and isinstance(spec.defaults.get(key), float) and type(value) is int:
+                value = float(value)
+            shown.append(f"{key}={format_value(value)}")
+        text += f"({', '.join(shown)})"
+    if group and call.group is not None:
+        text += f"[{call.group}]"
+    return text
+
+
+def format_stage(stage: Stage) -> str:
+    calls = sort_calls(stage.calls)
+    text = "+".join(format_call(c) for c in calls)
+    if len(calls) > 1:
+        text = f"({text})"
+    if stage.length is not None:
+        text += ":" + format_length(stage.length)
+    if stage.until is not None:
+        text += ":" + format_call(stage.until)
+    return text
+
+
+def format_length(length: Length) -> str:
+    if length.share is not None:
+        return format_share(length.share)
+    return str(length.epochs)
+
+
+def format_plan(plan: Plan) -> str:
+    """The one canonical text of ``plan`` (see the module docstring)."""
+    return " | ".join(format_stage(s) for s in plan.stages)
+
+
+def resolve_call(
+    call: Call,
+    defaults: Mapping[str, Mapping[str, Value]] = _NO_DEFAULTS,
+    *,
+    end: bool = False,
+) -> Call:
+    """``call`` with every argument of its method filled in: the catalogue's defaults, then
+    ``defaults[name]`` (already checked, see ``check_defaults``), then the written args.
+    ``end=True`` looks the name up among the end conditions."""
+    spec = (STAGE_ENDS if end else REGISTRY)[call.name]
+    # A name that is both a method and an end condition shares one defaults entry; each
+    # takes the arguments it knows.
+    given = {k: v for k, v in defaults.get(call.name, {}).items() if k in spec.defaults}
+    merged = {**spec.defaults, **given, **dict(call.args)}
+    return replace(call, args=sort_args(spec, merged.items()))
+
+
+def resolve(plan: Plan, defaults: Mapping[str, Mapping[str, Value]] = _NO_DEFAULTS) -> Plan:
+    """``plan`` with every call's and end condition's arguments filled in.
+
+    Precedence, lowest first: the catalogue's defaults, ``defaults`` (per-method
+    arguments from a plan file; checked here, ``BadInput`` on an unknown name or argument
+    or a value of the wrong type), the arguments written in the call.
+    """
+    table = check_defaults(defaults)
+    stages = tuple(
+        replace(
+            stage,
+            calls=tuple(resolve_call(c, table) for c in stage.calls),
+            until=None if stage.until is None else resolve_call(stage.until, table, end=True),
+        )
+        for stage in plan.stages
+    )
+    return replace(plan, stages=stages)
