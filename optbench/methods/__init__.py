@@ -1,0 +1,1 @@
+"""The method catalogue: GE methods, LR methods and stage modifiers."""
