@@ -1,0 +1,1 @@
+"""Dataset loaders: each reads one real on-disk format into an in-memory ``Split``."""

@@ -1,0 +1,30 @@
+"""Shared fixtures: a tiny in-memory dataset and model so trainer tests take milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def tiny_split():
+    import torch
+
+    from optbench.tasks.data import Split
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(8, 3, generator=g)
+    x = torch.randn(240, 8, generator=g)
+    y = (x @ w).argmax(dim=1)
+    return Split(x[:200], y[:200], x[200:], y[200:], num_classes=3)
+
+
+@pytest.fixture
+def tiny_model():
+    from torch import nn
+
+    def build(input_shape, num_classes):
+        model = nn.Sequential(nn.Linear(input_shape[0], 16), nn.ReLU())
+        model.add_module("output", nn.Linear(16, num_classes))
+        return model
+
+    return build
