@@ -1,0 +1,142 @@
+"""The results schema as SQLAlchemy 2 declarative models.
+
+Every change here needs an Alembic migration under ``migrations/versions`` (a test compares
+these models with the migrated schema). Constraint names come from the naming convention so
+that migrations can refer to them on every backend.
+
+Times are timezone-aware UTC. Float columns hold NULL where training produced NaN (SQLite
+cannot store NaN).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that reads back timezone-aware UTC on every backend
+    (SQLite returns naive values) and refuses naive datetimes on write."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give a timezone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Experiment(Base):
+    """A named set of runs, usually one plan file."""
+
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Run(Base):
+    """One (plan, task, seed, config_hash) training run; that 4-tuple is its identity."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        UniqueConstraint("plan", "task", "seed", "config_hash"),
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in RUN_STATUSES) + ")", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan: Mapped[str] = mapped_column(Text)  # canonical text, resolved hyperparameters
+    task: Mapped[str] = mapped_column(String(255), index=True)
+    seed: Mapped[int] = mapped_column(Integer)
+    config_hash: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(String(255))
+    versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    stage_starts: Mapped[list[int]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accuracy: Mapped[float | None] = mapped_column(Float)
+    loss: Mapped[float | None] = mapped_column(Float)
+    f1: Mapped[float | None] = mapped_column(Float)
+    precision: Mapped[float | None] = mapped_column(Float)
+    recall: Mapped[float | None] = mapped_column(Float)
+    ms_per_batch: Mapped[float | None] = mapped_column(Float)
+    s_per_epoch: Mapped[float | None] = mapped_column(Float)
+    notes: Mapped[str | None] = mapped_column(Text)  # free text, added in 0002
+
+
+class ExperimentRun(Base):
+    """Links a run to every experiment that includes it (a done run is trained once)."""
+
+    __tablename__ = "experiment_runs"
+
+    experiment_id: Mapped[int] = mapped_column(
+        ForeignKey("experiments.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Epoch(Base):
+    """One epoch of a run; the primary key (run_id, epoch) also serves lookups by run."""
+
+    __tablename__ = "epochs"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
+    stage: Mapped[int] = mapped_column(Integer)  # 0-based
+    lr: Mapped[float | None] = mapped_column(Float)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    train_acc: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_acc: Mapped[float | None] = mapped_column(Float)
+    ms_per_batch: Mapped[float | None] = mapped_column(Float)
+    s_per_epoch: Mapped[float | None] = mapped_column(Float)

@@ -1,0 +1,226 @@
+"""Alembic migrations: a new database starts at head, an old one is refused and upgraded.
+
+``tests/data/optbench-0001.db`` is a checked-in database at revision 0001 with one
+experiment, one done run and its epochs. It was made by ``build_0001_fixture`` below; to
+remake it run ``PYTHONPATH=. python tests/test_migrations.py`` from the repository root.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+
+from optbench.errors import DatabaseMissing, SchemaOutdated, SchemaTooNew
+from optbench.store import current, open_store, upgrade
+from optbench.store import engine as store_engine
+from optbench.store.engine import _migrate, head_revision, make_engine, migrations_dir
+from optbench.store.models import Base
+from optbench.train.record import Status
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO / "tests" / "data" / "optbench-0001.db"
+FIXTURE_PLAN = "SGD(lr=0.1) | (SGD(lr=0.1)+M(momentum=0.9)+d(rate=1e-06))"
+
+
+def build_0001_fixture(path: Path) -> None:
+    """A SQLite file at revision 0001 holding one experiment, one done run, three epochs."""
+    path.unlink(missing_ok=True)
+    engine = make_engine(f"sqlite:///{path}")
+    _migrate(engine, lambda cfg: command.upgrade(cfg, "0001"))
+    with engine.begin() as conn:  # plain SQL: the models are at head, this file is not
+        conn.execute(
+            text("INSERT INTO experiments (id, name, created_at) VALUES (1, 'paper-ms', :t)"),
+            {"t": "2025-01-01 12:00:00.000000"},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, plan, task, seed, config_hash, status, device, versions,"
+                " error, stage_starts, extra, started_at, finished_at, accuracy, loss, f1,"
+                " precision, recall, ms_per_batch, s_per_epoch) VALUES (1, :plan, 'iris-mlp',"
+                " 0, 'abc123', 'done', 'cpu', :versions, NULL, '[0, 2]', '{}', :t0, :t1, 0.9,"
+                " 0.3, 0.88, 0.87, 0.89, 1.5, 2.5)"
+            ),
+            {
+                "plan": FIXTURE_PLAN,
+                "versions": '{"optbench": "0.1.0", "torch": "2.14.1"}',
+                "t0": "2025-01-01 12:00:01.000000",
+                "t1": "2025-01-01 12:00:09.000000",
+            },
+        )
+        conn.execute(text("INSERT INTO experiment_runs (experiment_id, run_id) VALUES (1, 1)"))
+        for epoch in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO epochs VALUES (1, :e, :stage, 0.1, :loss, 0.8, :loss, 0.8,"
+                    " 1.5, 2.5)"
+                ),
+                {"e": epoch, "stage": int(epoch > 2), "loss": 1.0 / epoch},
+            )
+    engine.dispose()
+    with sqlite3.connect(path) as raw:  # one self-contained file, no -wal beside it
+        raw.execute("PRAGMA journal_mode = DELETE")
+    raw.close()
+
+
+@pytest.fixture
+def old_db(tmp_path: Path) -> Path:
+    copy = tmp_path / "old.db"
+    shutil.copyfile(FIXTURE, copy)
+    return copy
+
+
+def test_head_is_0002() -> None:
+    assert head_revision() == "0002"
+
+
+def test_a_new_file_database_is_created_at_head(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    open_store(str(path)).close()
+    assert current(str(path)) == ("0002", "0002")
+
+
+def test_current_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseMissing):
+        current(str(tmp_path / "none.db"))
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_the_fixture_is_at_0001() -> None:
+    assert current(str(FIXTURE)) == ("0001", "0002")
+
+
+def test_an_old_database_is_refused_with_the_upgrade_command(old_db: Path) -> None:
+    with pytest.raises(SchemaOutdated) as raised:
+        open_store(str(old_db))
+    message = str(raised.value)
+    assert "optbench db upgrade" in message
+    assert "0001" in message and "0002" in message
+    assert raised.value.exit_code == 4
+    assert current(str(old_db)) == ("0001", "0002")  # refusing changed nothing
+
+
+def test_upgrade_keeps_every_row(old_db: Path) -> None:
+    assert upgrade(str(old_db)) == ("0001", "0002")
+    assert current(str(old_db)) == ("0002", "0002")
+    assert upgrade(str(old_db)) == ("0002", "0002")  # a second upgrade does nothing
+
+    with open_store(str(old_db)) as store:
+        assert store.experiments() == ["paper-ms"]
+        [run] = store.run_rows(experiment="paper-ms")
+        assert run["plan"] == FIXTURE_PLAN and run["notes"] is None
+        assert run["versions"] == {"optbench": "0.1.0", "torch": "2.14.1"}
+        assert (run["accuracy"], run["stage_starts"]) == (0.9, [0, 2])
+        assert store.run_status(FIXTURE_PLAN, "iris-mlp", 0, "abc123") is Status.DONE
+        assert [e["epoch"] for e in store.epoch_rows()] == [1, 2, 3]
+
+
+def test_downgrade_and_upgrade_keep_epochs(old_db: Path) -> None:
+    """0002's downgrade rebuilds ``runs`` (SQLite batch); foreign keys must not cascade."""
+    upgrade(str(old_db))
+    engine = make_engine(f"sqlite:///{old_db}")
+    try:
+        _migrate(engine, lambda cfg: command.downgrade(cfg, "0001"))
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM epochs")).scalar() == 3
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+    assert upgrade(str(old_db)) == ("0001", "0002")
+
+
+def test_models_match_the_migrations(tmp_path: Path, old_db: Path) -> None:
+    for path in (tmp_path / "new.db", old_db):
+        upgrade(str(path))
+        engine = make_engine(f"sqlite:///{path}")
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        engine.dispose()
+        assert diff == []
+
+
+def test_tables_without_a_revision_are_outdated_then_adopted(tmp_path: Path) -> None:
+    path = tmp_path / "unversioned.db"
+    engine = make_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    with pytest.raises(SchemaOutdated, match="optbench db upgrade"):
+        open_store(str(path))
+    assert upgrade(str(path)) == (None, "0002")  # matches the models: stamped at head
+    open_store(str(path)).close()
+
+
+def test_a_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    open_store(str(path)).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = '0099'")
+    raw.close()
+    with pytest.raises(SchemaTooNew, match="0099"):
+        open_store(str(path))
+    with pytest.raises(SchemaTooNew):
+        upgrade(str(path))
+
+
+def test_an_empty_database_is_not_created_when_create_is_false(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    sqlite3.connect(path).close()
+    with pytest.raises(DatabaseMissing):
+        open_store(str(path), create=False)
+
+
+def test_migrations_are_found_from_a_source_checkout() -> None:
+    """Without an installed ``optbench.migrations`` package, the repository's folder."""
+    code = (
+        "import importlib.util, sys\n"
+        "from optbench.store.engine import migrations_dir\n"
+        "print(importlib.util.find_spec('optbench.migrations') is None)\n"
+        "print(migrations_dir())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    # An editable install maps optbench.migrations onto the same folder.
+    assert Path(out[1]).resolve() == REPO / "migrations"
+    assert (REPO / "migrations" / "env.py").is_file()
+
+
+def test_migrations_fallback_when_the_package_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> None:
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(store_engine.importlib.resources, "files", missing)
+    assert migrations_dir() == REPO / "migrations"
+
+
+def test_migrations_from_the_installed_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Installed, setuptools puts ``migrations/`` at ``optbench/migrations``."""
+    installed = tmp_path / "site" / "optbench" / "migrations"
+    shutil.copytree(REPO / "migrations", installed)
+    spec = importlib.util.spec_from_file_location(
+        "optbench.migrations",
+        installed / "__init__.py",
+        submodule_search_locations=[str(installed)],
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "optbench.migrations", module)
+    assert migrations_dir() == installed
+    open_store(str(tmp_path / "x.db")).close()
+    assert current(str(tmp_path / "x.db")) == ("0002", "0002")
+
+
+if __name__ == "__main__":
+    build_0001_fixture(FIXTURE)
+    print(f"wrote {FIXTURE}")

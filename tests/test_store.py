@@ -1,0 +1,387 @@
+"""The results store: runs, epochs and experiments written whole, read back as plain rows."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, insert, text
+
+from optbench.errors import DatabaseMissing
+from optbench.store import Store, open_store
+from optbench.store import repository as repo
+from optbench.store.models import Run, utcnow
+from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
+
+REPO = Path(__file__).resolve().parents[1]
+PLAN = "SGD(lr=0.1) | (Adam(lr=0.001)+d(rate=1e-06))"
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    s = open_store("sqlite://")
+    yield s
+    s.close()
+
+
+def epochs(n: int = 3, *, stage_at: int = 2) -> tuple[EpochRecord, ...]:
+    return tuple(
+        EpochRecord(
+            epoch=i,
+            stage=int(i > stage_at),
+            lr=0.1 / i,
+            train_loss=1.0 / i,
+            train_acc=0.5 + i / 100,
+            val_loss=1.1 / i,
+            val_acc=0.4 + i / 100,
+            ms_per_batch=2.0 + i,
+            s_per_epoch=3.0 + i,
+        )
+        for i in range(1, n + 1)
+    )
+
+
+def record(
+    plan: str = PLAN,
+    task: str = "iris-mlp",
+    seed: int = 0,
+    status: Status = Status.DONE,
+    epoch_rows: tuple[EpochRecord, ...] | None = None,
+    **kw,
+) -> RunRecord:
+    return RunRecord(
+        plan=plan,
+        task=task,
+        seed=seed,
+        config_hash="cfg1",
+        status=status,
+        device="cpu",
+        versions={"optbench": "0.1.0", "torch": "2.14.1"},
+        epochs=epochs() if epoch_rows is None else epoch_rows,
+        final=FinalMetrics(accuracy=0.9, loss=0.3, f1=0.88, precision=0.87, recall=0.89)
+        if status is Status.DONE
+        else None,
+        stage_starts=(0, 2),
+        ms_per_batch=2.5,
+        s_per_epoch=4.0,
+        **kw,
+    )
+
+
+def train(store: Store, experiment: str = "exp", **kw) -> int:
+    """start_run + finish_run, as ``optbench run`` does."""
+    r = record(**kw)
+    run_id = store.start_run(experiment, r.plan, r.task, r.seed, r.config_hash, r.device)
+    store.finish_run(run_id, r)
+    return run_id
+
+
+def count(store: Store, table: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_round_trip_of_a_run_record(store: Store) -> None:
+    r = record(extra={"avg_gamma": 0.9})
+    run_id = store.start_run("exp", r.plan, r.task, r.seed, r.config_hash, "cuda:0")
+    store.finish_run(run_id, r)
+
+    [row] = store.run_rows()
+    assert row["id"] == run_id
+    assert (row["plan"], row["task"], row["seed"], row["config_hash"]) == (
+        PLAN,
+        "iris-mlp",
+        0,
+        "cfg1",
+    )
+    assert row["status"] == "done"
+    assert row["device"] == "cpu"  # the record's device: what actually trained it
+    assert row["versions"] == {"optbench": "0.1.0", "torch": "2.14.1"}
+    assert row["stage_starts"] == [0, 2]
+    assert row["extra"] == {"avg_gamma": 0.9}
+    assert row["error"] is None and row["notes"] is None
+    assert (row["accuracy"], row["loss"], row["f1"], row["precision"], row["recall"]) == (
+        0.9,
+        0.3,
+        0.88,
+        0.87,
+        0.89,
+    )
+    assert (row["ms_per_batch"], row["s_per_epoch"]) == (2.5, 4.0)
+    assert row["started_at"].tzinfo is UTC and row["finished_at"] >= row["started_at"]
+
+    rows = store.epoch_rows()
+    assert [(e["run_id"], e["epoch"], e["stage"]) for e in rows] == [
+        (run_id, 1, 0),
+        (run_id, 2, 0),
+        (run_id, 3, 1),
+    ]
+    assert rows == [{"run_id": run_id, **asdict(e)} for e in r.epochs]  # floats exact
+    assert store.experiments() == ["exp"]
+
+
+def test_a_diverged_run_keeps_its_epochs_with_nan_as_none(store: Store) -> None:
+    bad = EpochRecord(2, 0, 0.1, math.nan, math.nan, math.inf, 0.1, 2.0, 3.0)
+    train(store, status=Status.DIVERGED, epoch_rows=(epochs(1)[0], bad), error="loss is NaN")
+    assert store.run_rows() == []  # only done runs by default
+    [row] = store.run_rows(status=Status.DIVERGED)
+    assert row["error"] == "loss is NaN" and row["accuracy"] is None
+    second = store.epoch_rows()[1]
+    assert second["train_loss"] is None and second["train_acc"] is None
+    assert second["val_loss"] == math.inf
+
+
+def test_run_status_and_find_run(store: Store) -> None:
+    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is None
+    assert store.find_run(PLAN, "iris-mlp", 0, "cfg1") is None
+    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is Status.RUNNING
+    store.finish_run(run_id, record())
+    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is Status.DONE
+    assert store.find_run(PLAN, "iris-mlp", 0, "cfg1") == run_id
+    # every part of the identity counts
+    assert store.run_status(PLAN, "iris-mlp", 1, "cfg1") is None
+    assert store.run_status(PLAN, "iris-mlp", 0, "cfg2") is None
+    assert store.run_status(PLAN, "wine-mlp", 0, "cfg1") is None
+    assert store.run_status("SGD", "iris-mlp", 0, "cfg1") is None
+
+
+def test_start_run_refuses_a_done_run(store: Store) -> None:
+    train(store)
+    with pytest.raises(ValueError, match="already done"):
+        store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    assert count(store, "runs") == 1 and count(store, "epochs") == 3
+
+
+@pytest.mark.parametrize("how", ["failed", "diverged", "interrupted", "running"])
+def test_start_run_redoes_an_unfinished_run(store: Store, how: str) -> None:
+    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    if how == "interrupted":
+        store.mark_interrupted(run_id, "KeyboardInterrupt: ")
+    elif how != "running":
+        store.finish_run(run_id, record(status=Status(how), error="boom"))
+    before = store.run_rows(status=None)[0]
+    assert before["status"] == how
+
+    again = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cuda:0")
+
+    assert again == run_id
+    [row] = store.run_rows(status=None)
+    assert row["status"] == "running" and row["device"] == "cuda:0"
+    assert row["error"] is None and row["finished_at"] is None
+    assert row["accuracy"] is None and row["stage_starts"] == [] and row["versions"] == {}
+    assert row["started_at"] >= before["started_at"]
+    assert count(store, "epochs") == 0
+    assert count(store, "experiment_runs") == 1
+    store.finish_run(run_id, record())
+    assert count(store, "runs") == 1 and count(store, "epochs") == 3
+
+
+def test_finish_run_replaces_epoch_rows_of_an_earlier_finish(store: Store) -> None:
+    run_id = train(store)
+    store.finish_run(run_id, record(epoch_rows=epochs(2)))
+    assert [e["epoch"] for e in store.epoch_rows()] == [1, 2]
+
+
+def test_link_puts_a_run_in_a_second_experiment(store: Store) -> None:
+    run_id = train(store, experiment="first")
+    train(store, experiment="first", seed=1)
+    assert [r["id"] for r in store.run_rows(experiment="second")] == []
+
+    store.link("second", run_id)
+    store.link("second", run_id)  # idempotent
+
+    assert store.experiments() == ["first", "second"]
+    assert [r["id"] for r in store.run_rows(experiment="second")] == [run_id]
+    assert len(store.run_rows(experiment="first")) == 2
+    assert len(store.run_rows()) == 2  # linked twice, still one run
+    assert [e["run_id"] for e in store.epoch_rows(experiment="second")] == [run_id] * 3
+    with pytest.raises(ValueError, match="no run"):
+        store.link("second", 999)
+
+
+def test_a_redone_run_joins_the_experiment_that_redoes_it(store: Store) -> None:
+    run_id = store.start_run("first", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    store.mark_interrupted(run_id)
+    assert store.start_run("second", PLAN, "iris-mlp", 0, "cfg1", "cpu") == run_id
+    assert store.run_rows(experiment="first", status=None)[0]["id"] == run_id
+    assert store.run_rows(experiment="second", status=None)[0]["id"] == run_id
+
+
+def test_run_rows_filters(store: Store) -> None:
+    a = train(store, experiment="A", task="iris-mlp")
+    b = train(store, experiment="A", task="wine-mlp")
+    c = train(store, experiment="B", task="iris-mlp", seed=1)
+    d = train(store, experiment="B", task="iris-mlp", seed=2, status=Status.FAILED)
+    ids = lambda rows: [r["id"] for r in rows]  # noqa: E731
+
+    assert ids(store.run_rows()) == [a, b, c]
+    assert ids(store.run_rows(status=None)) == [a, b, c, d]
+    assert ids(store.run_rows(status=Status.FAILED)) == [d]
+    assert ids(store.run_rows(experiment="A")) == [a, b]
+    assert ids(store.run_rows(task="iris-mlp")) == [a, c]
+    assert ids(store.run_rows(experiment="B", task="iris-mlp", status=None)) == [c, d]
+    assert ids(store.run_rows(experiment="nope")) == []
+
+
+def test_epoch_rows_filters(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = train(store, experiment="A", task="iris-mlp")
+    b = train(store, experiment="B", task="wine-mlp", epoch_rows=epochs(2))
+    runs = lambda rows: sorted({r["run_id"] for r in rows})  # noqa: E731
+
+    assert len(store.epoch_rows()) == 5
+    assert runs(store.epoch_rows(run_ids=[b])) == [b]
+    assert store.epoch_rows(run_ids=[]) == []
+    assert runs(store.epoch_rows(experiment="A")) == [a]
+    assert runs(store.epoch_rows(task="wine-mlp")) == [b]
+    assert store.epoch_rows(run_ids=[a], task="wine-mlp") == []
+    monkeypatch.setattr(repo, "_IN_CHUNK", 1)  # long id lists go in several IN (...) lists
+    rows = store.epoch_rows(run_ids=[b, a, a])
+    assert [(r["run_id"], r["epoch"]) for r in rows] == [(a, 1), (a, 2), (a, 3), (b, 1), (b, 2)]
+
+
+def test_a_failing_finish_run_leaves_nothing_half_written(store: Store) -> None:
+    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    duplicate = (*epochs(3), epochs(1)[0])
+    with pytest.raises(ValueError, match="epoch rows rejected"):
+        store.finish_run(run_id, record(epoch_rows=duplicate))
+
+    [row] = store.run_rows(status=None)
+    assert row["status"] == "running"  # the run row was updated first, and rolled back
+    assert row["accuracy"] is None and row["finished_at"] is None
+    assert count(store, "epochs") == 0
+    store.finish_run(run_id, record())  # the store is still usable
+    assert count(store, "epochs") == 3
+
+
+def test_finish_run_checks_its_arguments(store: Store) -> None:
+    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    with pytest.raises(ValueError, match="not for run"):
+        store.finish_run(run_id, record(seed=5))
+    with pytest.raises(ValueError, match="running"):
+        store.finish_run(run_id, record(status=Status.RUNNING))
+    with pytest.raises(ValueError, match="no run"):
+        store.finish_run(run_id + 1, record())
+    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is Status.RUNNING
+
+
+def test_mark_interrupted_leaves_a_finished_run_alone(store: Store) -> None:
+    run_id = train(store)
+    store.mark_interrupted(run_id, "too late")
+    [row] = store.run_rows()
+    assert row["status"] == "done" and row["error"] is None
+    store.mark_interrupted(12345)  # unknown: nothing to do
+
+
+def test_foreign_keys_are_enforced(store: Store) -> None:
+    run_id = train(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM runs WHERE id = :id"), {"id": run_id})
+    assert count(store, "epochs") == 0 and count(store, "experiment_runs") == 0
+
+
+def test_run_rows_of_10000_runs_is_one_select(store: Store) -> None:
+    now = utcnow()
+    rows = [
+        dict(
+            plan=f"SGD(lr={i % 50})",
+            task=f"task{i % 4}",
+            seed=i,
+            config_hash="cfg1",
+            status="done",
+            device="cpu",
+            versions={"torch": "2.14.1"},
+            stage_starts=[0],
+            extra={},
+            started_at=now,
+            finished_at=now,
+            accuracy=0.5,
+        )
+        for i in range(10_000)
+    ]
+    with store._writer.begin() as session:
+        session.execute(insert(Run), rows)
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        got = store.run_rows()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    assert len(got) == 10_000 and got[-1]["versions"] == {"torch": "2.14.1"}
+    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
+        "SELECT"
+    ]
+
+
+def test_bare_paths_and_the_environment_name_sqlite_files(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OPTBENCH_DB", raising=False)
+    with open_store() as s:
+        assert s.engine.url.database == "optbench.db"
+    assert (tmp_path / "optbench.db").is_file()
+    with open_store("results.db") as s:
+        train(s)
+    monkeypatch.setenv("OPTBENCH_DB", str(tmp_path / "results.db"))
+    with open_store() as s:
+        assert len(s.run_rows()) == 1
+        with s.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 10_000
+
+
+def test_create_false_refuses_a_missing_database(tmp_path) -> None:
+    with pytest.raises(DatabaseMissing):
+        open_store(str(tmp_path / "none.db"), create=False)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_two_stores_writing_one_file_at_once_lose_nothing(tmp_path) -> None:
+    path = str(tmp_path / "shared.db")
+    stores = [open_store(path), open_store(path)]
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        s = stores[k % 2]
+        try:
+            for seed in range(k * 100, k * 100 + 15):
+                train(s, experiment=f"exp{k % 2}", seed=seed)
+                s.link("all", s.find_run(PLAN, "iris-mlp", seed, "cfg1"))
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+
+    assert errors == []
+    with open_store(path) as s:
+        assert len(s.run_rows()) == 90
+        assert len(s.run_rows(experiment="all")) == 90
+        assert len(s.run_rows(experiment="exp0")) == 45
+        assert len(s.epoch_rows()) == 270
+
+
+def test_the_store_imports_neither_torch_nor_pandas() -> None:
+    code = (
+        "import sys, optbench.store, optbench.store.engine, optbench.store.repository\n"
+        "print(sorted(m for m in ('torch', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
