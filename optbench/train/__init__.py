@@ -1,0 +1,1 @@
+"""Training: one (plan, task, seed, config) run -> a plain RunRecord."""

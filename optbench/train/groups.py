@@ -1,0 +1,47 @@
+"""Parameter groups [MIX]: which GE method trains which parameters.
+
+Selectors: ``hidden`` (every parameter outside the model's ``output`` layer), ``output``
+(the last layer, which every model names ``output``), or a glob over parameter names
+(``features.*``, ``layer1.0.conv*``). Groups in a stage must be disjoint and cover the
+model.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+
+from torch import nn
+
+from optbench.errors import BadInput
+
+
+def select(model: nn.Module, selector: str) -> list[str]:
+    """Names of the parameters a selector picks, in model order."""
+    names = [n for n, _ in model.named_parameters()]
+    if selector == "output":
+        return [n for n in names if n.startswith("output.")]
+    if selector == "hidden":
+        return [n for n in names if not n.startswith("output.")]
+    return [n for n in names if fnmatch.fnmatchcase(n, selector)]
+
+
+def partition(model: nn.Module, selectors: Sequence[str]) -> list[list[nn.Parameter]]:
+    """Parameters per selector; overlap, an empty group or an uncovered parameter is an error."""
+    params = dict(model.named_parameters())
+    owner: dict[str, str] = {}
+    groups = []
+    for sel in selectors:
+        names = select(model, sel)
+        if not names:
+            raise BadInput(f"parameter group [{sel}] selects no parameter of the model")
+        for name in names:
+            if name in owner:
+                raise BadInput(f"parameter {name!r} is in both [{owner[name]}] and [{sel}]")
+            owner[name] = sel
+        groups.append([params[n] for n in names])
+    uncovered = [n for n in params if n not in owner]
+    if uncovered:
+        shown = ", ".join(uncovered[:3]) + (" ..." if len(uncovered) > 3 else "")
+        raise BadInput(f"no parameter group trains {shown}; groups: {', '.join(selectors)}")
+    return groups

@@ -1,0 +1,58 @@
+"""The contract between training and storage: plain records, no torch, no SQLAlchemy."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Status(enum.Enum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based
+    stage: int  # 0-based index of the stage this epoch trained in
+    lr: float  # the LR in force at the epoch's last step (first GE group)
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    ms_per_batch: float
+    s_per_epoch: float
+
+
+@dataclass(frozen=True)
+class FinalMetrics:
+    """Metrics of the final model on the validation split (macro averages)."""
+
+    accuracy: float
+    loss: float
+    f1: float
+    precision: float
+    recall: float
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What one (plan, task, seed, config) run produced."""
+
+    plan: str  # canonical text with resolved hyperparameters
+    task: str
+    seed: int
+    config_hash: str
+    status: Status
+    device: str
+    versions: dict[str, str]
+    epochs: tuple[EpochRecord, ...] = ()
+    final: FinalMetrics | None = None
+    stage_starts: tuple[int, ...] = ()  # epoch (0-based) at which each stage began
+    error: str | None = None
+    ms_per_batch: float | None = None  # warm-up (first epoch) excluded when possible
+    s_per_epoch: float | None = None
+    extra: dict[str, float] = field(default_factory=dict)
