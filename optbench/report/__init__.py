@@ -1,0 +1,1 @@
+"""Reports from stored rows and parsed plans: statistics, tables, exports. Never torch."""

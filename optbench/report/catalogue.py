@@ -1,0 +1,35 @@
+"""``optbench methods`` and ``optbench tasks``: the catalogues as tables."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from optbench.methods.registry import REGISTRY, STAGE_ENDS
+from optbench.tasks.registry import DATASETS, TASKS
+
+
+def _args(defaults) -> str:
+    return ", ".join(f"{k}={v}" for k, v in defaults.items())
+
+
+def methods_table() -> Table:
+    table = Table(title="methods (write them in plans; arguments override the defaults)")
+    for col in ("name", "kind", "defaults", "description", "paper"):
+        table.add_column(col)
+    entries = [(s.name, s) for s in REGISTRY.values()]
+    entries += [(f":{s.name}", s) for s in STAGE_ENDS.values()]  # written after a stage
+    for name, spec in entries:
+        table.add_row(name, spec.kind.value, _args(spec.defaults), spec.description, spec.paper)
+    return table
+
+
+def tasks_table(data_dir: str | None = None) -> Table:
+    table = Table(title="tasks (dataset-model)")
+    for col in ("task", "description", "paper", "data"):
+        table.add_column(col)
+    found = {name: d.available(data_dir) for name, d in DATASETS.items()}
+    for task in TASKS.values():
+        data = DATASETS[task.dataset]
+        status = "[green]found[/]" if found[task.dataset] else f"[yellow]missing[/]: {data.hint}"
+        table.add_row(task.name, task.description, task.paper, status)
+    return table
