@@ -1,0 +1,130 @@
+"""The command line, end to end through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from optbench.cli.app import app
+
+runner = CliRunner()
+
+
+def invoke(*args, **kw):
+    return runner.invoke(app, list(args), catch_exceptions=False, **kw)
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys\n"
+        "from optbench.cli.app import app\n"
+        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'sqlalchemy', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["run"], ["compare"], ["show"], ["methods"], ["tasks"], ["db", "upgrade"], ["db", "current"]],
+)
+def test_every_command_has_help_with_an_example(command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Example: optbench" in result.output
+
+
+def test_show_prints_the_yn_table():
+    result = invoke("show", "SGD | (Adam+d) | SGD")
+    assert result.exit_code == 0
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in result.output.splitlines()
+        if line.count("│") >= 5 and line.split("│")[1].strip() in ("SGD", "Adam", "d")
+    }
+    assert set(rows) == {"SGD", "Adam", "d"}
+    cells = {k: [c.strip() for c in v.split("│")[2:-1]] for k, v in rows.items()}
+    assert cells == {"SGD": ["GE", "Y", "N", "Y"], "Adam": ["GE", "N", "Y", "N"],
+                     "d": ["LR", "N", "Y", "N"]}  # fmt: skip
+
+
+def test_show_an_unclosed_parenthesis_exits_2_with_a_caret():
+    result = invoke("show", "SGD | (Adam+d | SGD")
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("error: expected ')'")
+    assert lines[1] == "    SGD | (Adam+d | SGD"
+    assert lines[2] == "          ^"
+
+
+def test_show_a_misspelt_method_suggests_the_right_one():
+    result = invoke("show", "SGD | Adma")
+    assert result.exit_code == 2
+    assert "'Adam'" in result.output
+    assert "Traceback" not in result.output
+
+
+PLAN = """\
+experiment: cli-test
+tasks: [digits-mlp]
+epochs: 2
+batch_size: 64
+seeds: 2
+plans:
+  - SGD | SGD
+  - Adam
+"""
+
+
+def test_run_then_run_again_trains_nothing_and_compare_ranks(tmp_path):
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN)
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    first = invoke("run", str(plan_file), "--db", db, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    assert "4 runs to train, 0 already stored" in first.output
+    second = invoke("run", str(plan_file), "--db", db, "--device", "cpu", "--seeds", "2")
+    assert second.exit_code == 0
+    assert "0 runs to train, 4 already stored" in second.output
+    more = invoke("run", str(plan_file), "--db", db, "--device", "cpu", "--dry-run", "--seeds", "3")
+    assert "2 of 6 runs to train" in more.output
+    compared = invoke("compare", "--db", db)
+    assert compared.exit_code == 0
+    assert "SGD | SGD" in compared.output and "Adam" in compared.output
+    assert "digits-mlp" in compared.output
+
+
+def test_a_bad_plan_file_exits_2_and_writes_nothing(tmp_path):
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN.replace("- Adam", "- Adma"))
+    db_path = tmp_path / "r.db"
+    result = invoke("run", str(plan_file), "--db", f"sqlite:///{db_path}")
+    assert result.exit_code == 2
+    assert "plan.yaml:" in result.output and "'Adam'" in result.output
+    assert not db_path.exists()
+
+
+def test_an_unknown_task_exits_2(tmp_path):
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN)
+    result = invoke(
+        "run", str(plan_file), "--task", "digits-mpl", "--db", f"sqlite:///{tmp_path}/r.db"
+    )
+    assert result.exit_code == 2
+    assert "digits-mlp" in result.output
+
+
+def test_cuda_on_a_machine_without_it_exits_2(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN)
+    result = invoke("run", str(plan_file), "--device", "cuda", "--db", f"sqlite:///{tmp_path}/r.db")
+    assert result.exit_code == 2
+    assert "no CUDA device" in result.output
