@@ -87,13 +87,13 @@ def execute(
     on_done: Callable[[Job, RunRecord], None] = lambda job, record: None,
 ) -> Iterator[RunRecord]:
     """Train each job and store its record; a Ctrl-C marks the current run interrupted."""
-    from optbench.tasks.registry import build_loader, build_model
+    from optbench.tasks.registry import build_augment, build_loader, build_model
     from optbench.train.loop import train_run
 
     loaded: dict[str, object] = {}
     for job in jobs:
         task = get_task(job.task)
-        if task.dataset not in loaded:
+        if task.kind == "classify" and task.dataset not in loaded:
             import torch
 
             loaded[task.dataset] = build_loader(task)(data_dir).to(torch.device(config.device))
@@ -102,10 +102,15 @@ def execute(
         )
         on_start(job)
         try:
-            record = train_run(
-                job.plan, job.task, job.seed, config, loaded[task.dataset], build_model(task),
-                on_epoch=on_epoch,
-            )  # fmt: skip
+            if task.kind == "toy":
+                from optbench.train.toy import toy_record
+
+                record = toy_record(job.plan, job.task, task.dataset, job.seed, config)
+            else:
+                record = train_run(
+                    job.plan, job.task, job.seed, config, loaded[task.dataset],
+                    build_model(task), on_epoch=on_epoch, augment=build_augment(task),
+                )  # fmt: skip
         except BaseException as e:
             store.mark_interrupted(run_id, f"{type(e).__name__}: {e}")
             raise

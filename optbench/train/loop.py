@@ -14,8 +14,8 @@ import math
 import platform
 import random
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from time import perf_counter
 
 import numpy as np
@@ -23,16 +23,19 @@ import torch
 from torch import nn
 
 import optbench
-from optbench.errors import OptbenchError
+from optbench.errors import BadInput, OptbenchError
+from optbench.methods.averaging import PhaseAverage, PolyakAverage
 from optbench.methods.ge import build_torch_optimizer
-from optbench.methods.registry import REGISTRY, Kind
+from optbench.methods.lr import PlateauFactor
+from optbench.methods.modifiers import wrap_lookahead
+from optbench.methods.registry import REGISTRY, STAGE_ENDS, Kind
 from optbench.plan.canonical import format_plan
 from optbench.plan.model import Plan, Stage
 from optbench.plan.timeline import carries_optimizer
 from optbench.tasks.data import Split
 from optbench.train.groups import partition
 from optbench.train.metrics import final_metrics, predict
-from optbench.train.record import EpochRecord, RunRecord, Status
+from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
 from optbench.train.schedule import Schedule
 from optbench.train.timing import EpochTimer
 
@@ -40,6 +43,7 @@ from optbench.train.timing import EpochTimer
 TRAINER_REVISION = 1
 
 ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,17 @@ def build_optimizers(model: nn.Module, stage: Stage) -> list[tuple[torch.optim.O
     if len(ge_calls) == 1 and ge_calls[0].group is None:
         groups = [list(model.parameters())]
     else:
+        closures = [c.name for c in ge_calls if REGISTRY[c.name].needs_closure]
+        if closures:
+            raise BadInput(f"{closures[0]} re-evaluates the loss itself and cannot share a "
+                           "stage with another parameter group's GE method")  # fmt: skip
         groups = partition(model, [c.group for c in ge_calls])
     built = []
     for call, params in zip(ge_calls, groups, strict=True):
         spec = REGISTRY[call.name]
         mine = [(o, a) for o, a in options if call.name in o.applies_to]
-        built.append(
-            (build_torch_optimizer(spec, params, call.kwargs, mine), float(call.kwargs["lr"]))
-        )
+        optimizer = build_torch_optimizer(spec, params, call.kwargs, mine)
+        built.append((optimizer, float(call.kwargs.get("lr", 1.0))))
     return built
 
 
@@ -101,20 +108,21 @@ def train_run(
     data: Split,
     build_model: ModelBuilder,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    augment: Augment | None = None,
 ) -> RunRecord:
     """Train ``plan`` (every hyperparameter resolved) once; never raises for a failed run.
 
     A NaN or infinite training loss ends the run as ``diverged``; any other exception
     ends it as ``failed`` with the error kept. Bad input (``OptbenchError``) is raised.
+    ``augment(x, generator)``, when given, transforms each training batch on the device.
     """
     epochs: list[EpochRecord] = []
     stage_starts: list[int] = []
     base = dict(plan=format_plan(plan), task=task, seed=seed, config_hash=config.hash,
                 device=config.device, versions=versions())  # fmt: skip
+    run = _Run(plan, seed, config, data, build_model, augment, epochs, stage_starts, on_epoch)
     try:
-        status, final = _train(
-            plan, seed, config, data, build_model, epochs, stage_starts, on_epoch
-        )
+        status, final = run.train()
         error = "training loss became NaN or infinite" if status is Status.DIVERGED else None
     except OptbenchError:
         raise
@@ -134,67 +142,159 @@ def train_run(
     )
 
 
-def _train(plan, seed, config, data, build_model, epochs, stage_starts, on_epoch):
-    device = torch.device(config.device)
-    seed_everything(seed)
-    model = build_model(data.input_shape, data.num_classes).to(device)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    loss_fn = nn.CrossEntropyLoss()
-    n, bs = len(data.x_train), config.batch_size
-    steps_per_epoch = math.ceil(n / bs)
-    schedule = Schedule.build(plan, config.epochs, steps_per_epoch)
-    timer = EpochTimer(device)
-    optimizers: list[tuple[torch.optim.Optimizer, float]] = []
-    step = 0
-    for si, stage in enumerate(plan.stages):
-        if si == 0 or not carries_optimizer(plan.stages[si - 1], stage):
-            optimizers = build_optimizers(model, stage)
-        stage_starts.append(len(epochs))
-        for _ in range(schedule.stages[si].epochs):
-            wall = perf_counter()
-            model.train()
-            perm = torch.randperm(n, device=device, generator=generator)
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.int64)
-            timer.start()
-            for b in range(steps_per_epoch):
-                idx = perm[b * bs : (b + 1) * bs]
-                x, y = data.x_train[idx], data.y_train[idx]
-                for opt, lr0 in optimizers:
-                    lr = lr0 * schedule.factor_at(step, lr0, si)
-                    for group in opt.param_groups:
-                        group["lr"] = lr
-                out = model(x)
-                loss = loss_fn(out, y)
-                for opt, _ in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for opt, _ in optimizers:
-                    opt.step()
-                loss_sum += loss.detach() * len(idx)
-                correct += (out.argmax(dim=1) == y).sum()
-                step += 1
-            timer.stop()
-            elapsed = timer.elapsed_s()
-            train_loss, train_correct = torch.stack([loss_sum, correct.to(loss_sum)]).tolist()
-            if not math.isfinite(train_loss):
+def _modifiers(stage: Stage) -> dict[str, Mapping]:
+    return {c.name: c.kwargs for c in stage.calls if REGISTRY[c.name].kind is Kind.MODIFIER}
+
+
+class _Run:
+    """The state of one run while it trains; ``train()`` is called once."""
+
+    def __init__(self, plan, seed, config, data, build_model, augment, epochs, stage_starts,
+                 on_epoch):  # fmt: skip
+        self.plan, self.seed, self.config, self.data = plan, seed, config, data
+        self.build_model, self.augment, self.on_epoch = build_model, augment, on_epoch
+        self.epochs: list[EpochRecord] = epochs
+        self.stage_starts: list[int] = stage_starts
+        self.device = torch.device(config.device)
+        self.n = len(data.x_train)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.timer = EpochTimer(self.device)
+        self.step = 0
+
+    def train(self) -> tuple[Status, FinalMetrics | None]:
+        seed_everything(self.seed)
+        self.model = self.build_model(self.data.input_shape, self.data.num_classes).to(self.device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed)
+        self.schedule = Schedule.build(
+            self.plan, self.config.epochs, math.ceil(self.n / self.config.batch_size)
+        )
+        optimizers: list[tuple[torch.optim.Optimizer, float]] = []
+        plateaus: dict[tuple[str, int], PlateauFactor] = {}  # one per stateful LR span
+        polyak: PolyakAverage | None = None
+        for si, stage in enumerate(self.plan.stages):
+            if si == 0 or not carries_optimizer(self.plan.stages[si - 1], stage):
+                optimizers = build_optimizers(self.model, stage)
+            mods = _modifiers(stage)
+            if "polyak" in mods and polyak is None:
+                polyak = PolyakAverage(self.model)
+            live = [
+                plateaus.setdefault((t.name, t.first_stage), REGISTRY[t.name].load()(**t.kwargs))
+                for t in self.schedule.stages[si].terms
+                if t.stateful
+            ]
+            if not self._stage(si, stage, mods, optimizers, live, polyak):
                 return Status.DIVERGED, None
-            logits = predict(model, data.x_val)
-            val = final_metrics(logits, data.y_val, data.num_classes)
+        if polyak is not None:
+            polyak.finalize(self.model, self._batches())
+        logits = predict(self.model, self.data.x_val)
+        return Status.DONE, final_metrics(logits, self.data.y_val, self.data.num_classes)
+
+    def _stage(self, si, stage, mods, optimizers, live, polyak) -> bool:
+        """Train one stage; False when the loss diverged."""
+        layout = self.schedule.stages[si]
+        steppers = [
+            wrap_lookahead(opt, **mods["LA"]) if "LA" in mods else opt for opt, _ in optimizers
+        ]
+        average = (
+            PhaseAverage(self.model, mods["avg"]["gamma0"], stage_epochs=layout.epochs)
+            if "avg" in mods
+            else None
+        )
+        end = STAGE_ENDS[stage.until.name].load()(**stage.until.kwargs) if stage.until else None
+        # build_optimizers refuses a closure-driven GE method beside another group's
+        self.needs_closure = any(REGISTRY[c.name].needs_closure for c in stage.calls)
+        batch = self.n if "full" in mods else self.config.batch_size
+        self.stage_starts.append(len(self.epochs))
+        for done in range(1, layout.epochs + 1):
+            wall = perf_counter()
+            train_loss, train_acc, elapsed = self._epoch(si, batch, optimizers, steppers, live)
+            if not math.isfinite(train_loss):
+                return False
+            val = final_metrics(predict(self.model, self.data.x_val), self.data.y_val,
+                                self.data.num_classes)  # fmt: skip
             record = EpochRecord(
-                epoch=len(epochs) + 1,
+                epoch=len(self.epochs) + 1,
                 stage=si,
                 lr=optimizers[0][0].param_groups[0]["lr"],
-                train_loss=train_loss / n,
-                train_acc=train_correct / n,
+                train_loss=train_loss,
+                train_acc=train_acc,
                 val_loss=val.loss,
                 val_acc=val.accuracy,
-                ms_per_batch=1000.0 * elapsed / steps_per_epoch,
+                ms_per_batch=1000.0 * elapsed / layout.steps_per_epoch,
                 s_per_epoch=perf_counter() - wall,
             )
-            epochs.append(record)
-            if on_epoch:
-                on_epoch(record)
-    logits = predict(model, data.x_val)
-    return Status.DONE, final_metrics(logits, data.y_val, data.num_classes)
+            self.epochs.append(record)
+            if self.on_epoch:
+                self.on_epoch(record)
+            for plateau in live:
+                plateau.observe(val.loss)
+            if average is not None:
+                average.update()
+            if polyak is not None and "polyak" in mods:
+                polyak.update()
+            if end is not None and done < layout.epochs and end.observe(val.loss):
+                self.schedule = self.schedule.with_stage_epochs(si, done)
+                break
+        if average is not None:
+            # [PWA] Algorithm 1: the stage ends on the averaged weights, BN re-estimated;
+            # the stage's last epoch reports the model the next stage starts from.
+            average.finalize(self.model, self._batches())
+            val = final_metrics(predict(self.model, self.data.x_val), self.data.y_val,
+                                self.data.num_classes)  # fmt: skip
+            self.epochs[-1] = replace(self.epochs[-1], val_loss=val.loss, val_acc=val.accuracy)
+        return True
+
+    def _epoch(self, si, batch, optimizers, steppers, live) -> tuple[float, float, float]:
+        """One pass over the training data; returns (mean loss, accuracy, timed seconds)."""
+        data, model = self.data, self.model
+        steps = self.schedule.stages[si].steps_per_epoch
+        model.train()
+        perm = torch.randperm(self.n, device=self.device, generator=self.generator)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        live_factor = math.prod(p.factor for p in live)
+        self.timer.start()
+        for b in range(steps):
+            idx = perm[b * batch : (b + 1) * batch]
+            x, y = data.x_train[idx], data.y_train[idx]
+            if self.augment is not None:
+                x = self.augment(x, self.generator)
+            for opt, lr0 in optimizers:
+                lr = lr0 * self.schedule.factor_at(self.step, lr0, si) * live_factor
+                for group in opt.param_groups:
+                    group["lr"] = lr
+            out, loss = self._step(optimizers, steppers, x, y)
+            loss_sum += loss.detach() * len(idx)
+            correct += (out.argmax(dim=1) == y).sum()
+            self.step += 1
+        self.timer.stop()
+        elapsed = self.timer.elapsed_s()
+        loss_total, n_correct = torch.stack([loss_sum, correct.to(loss_sum)]).tolist()
+        return loss_total / self.n, n_correct / self.n, elapsed
+
+    def _step(self, optimizers, steppers, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step; a GE method that needs a closure (DSA) re-evaluates it."""
+        seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+        def closure() -> torch.Tensor:
+            for opt, _ in optimizers:
+                opt.zero_grad(set_to_none=True)
+            out = self.model(x)
+            loss = self.loss_fn(out, y)
+            loss.backward()
+            seen.append((out, loss))
+            return loss
+
+        if self.needs_closure:
+            steppers[0].step(closure)
+        else:
+            closure()
+            for stepper in steppers:
+                stepper.step()
+        return seen[0]
+
+    def _batches(self):
+        """Training inputs in batches, for re-estimating BatchNorm statistics."""
+        x, bs = self.data.x_train, self.config.batch_size
+        return (x[i : i + bs] for i in range(0, len(x), bs))

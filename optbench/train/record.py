@@ -55,4 +55,4 @@ class RunRecord:
     error: str | None = None
     ms_per_batch: float | None = None  # warm-up (first epoch) excluded when possible
     s_per_epoch: float | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)  # numbers or lists of numbers
