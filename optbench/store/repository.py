@@ -277,7 +277,7 @@ def _apply(run: Run, record: RunRecord) -> None:
     run.device = record.device
     run.versions = dict(record.versions)
     run.stage_starts = [int(s) for s in record.stage_starts]
-    run.extra = {k: _num(v) for k, v in record.extra.items()}
+    run.extra = {k: _plain(v) for k, v in record.extra.items()}
     run.error = record.error
     run.finished_at = utcnow()
     run.accuracy = _num(final.accuracy) if final else None
@@ -302,6 +302,13 @@ def _epoch_row(run_id: int, e: EpochRecord) -> dict[str, Any]:
         "ms_per_batch": _num(e.ms_per_batch),
         "s_per_epoch": _num(e.s_per_epoch),
     }
+
+
+def _plain(value):
+    """A JSON-ready copy of an ``extra`` value: numbers via ``_num``, lists kept as lists."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return _num(value)
 
 
 def _num(x: float | None) -> float | None:

@@ -45,6 +45,7 @@ class TaskSpec:
     model: str  # "module:function(input_shape, num_classes) -> nn.Module"
     description: str
     paper: str
+    kind: str = "classify"  # or "toy": a [DSA] toy problem trained by optbench.train.toy
 
 
 def _resolve(path: str) -> Callable:
@@ -103,6 +104,8 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
                 files.SVHN,
                 augment=_CROP_FLIP,
             ),
+            DatasetSpec("quadratic", "", "[DSA] toy objective w1^2 + 1000 w2^2, no data"),
+            DatasetSpec("sum-of-four", "", "[DSA] toy least-squares fit of four points, no data"),
             _local(
                 "imdb",
                 "imdb:load_imdb",
@@ -147,6 +150,23 @@ TASKS: Mapping[str, TaskSpec] = MappingProxyType(
             _task("iris-mlp", "iris", "tabular_mlp", "MLP 4-64-64-3 on iris", "[DSA]"),
             _task("wine-mlp", "wine", "tabular_mlp", "MLP 13-64-64-3 on wine", "[DSA]"),
             _task("digits-mlp", "digits", "digits_mlp", "MLP 64-128-10 on digits", "-"),
+            # [DSA]'s toy problems: each "epoch" is one full-batch step on the objective
+            TaskSpec(
+                "quadratic-track",
+                "quadratic",
+                "",
+                "w1^2 + 1000 w2^2 from (-0.06, 0.001); trajectory stored",
+                "[DSA]",
+                kind="toy",
+            ),
+            TaskSpec(
+                "sum-of-four-track",
+                "sum-of-four",
+                "",
+                "four-point least squares from (0, 0); trajectory stored",
+                "[DSA]",
+                kind="toy",
+            ),
         ]
     }
 )

@@ -1,0 +1,96 @@
+"""Trajectory plots of plans on the toy problems of [DSA]: contour lines of the objective
+and one (w1, w2) track per plan.
+
+Matplotlib and the toy trainer (torch) are imported inside ``plot_tracks``, so importing
+this module stays light.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from optbench.errors import BadInput
+
+_FORMATS = {".png": "png", ".svg": "svg"}
+_GROW = 1.0  # the window grows to hold the tracks, by at most this many spans each way
+
+
+def plot_tracks(plans: list[str], problem: str, steps: int, out: Path, *, seed: int = 0) -> Path:
+    """Run every plan on the toy ``problem`` for ``steps`` steps (``run_toy``) and draw the
+    objective's contour lines with one trajectory per plan: a circle at its start, a
+    square at its end (a cross where it diverged), labelled with the plan's canonical
+    text; the minimum is a black star. Axes w1/w2, titled with the problem.
+
+    The view is the problem's window, grown to hold the tracks (by at most one window
+    span each way, so a diverging track does not flatten the picture; points beyond are
+    clipped). PNG or SVG by the suffix of ``out``; ``BadInput`` for another suffix, an
+    empty plan list, an unknown problem or a plan a toy run does not support.
+    Returns ``out``.
+    """
+    out = Path(out)
+    fmt = _FORMATS.get(out.suffix.lower())
+    if fmt is None:
+        raise BadInput(
+            f"cannot write a plot to {str(out)!r}: the file name must end in .png or .svg"
+        )
+    if not plans:
+        raise BadInput("no plan to plot")
+
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from optbench.plan.canonical import format_plan
+    from optbench.plan.parser import parse_plan
+    from optbench.tasks.toy import get_problem
+    from optbench.train.toy import run_toy
+
+    spec = get_problem(problem)
+    parsed = [parse_plan(text) for text in plans]
+    runs = [run_toy(plan, problem, steps, seed) for plan in parsed]
+    tracks = [
+        [(x, y) for x, y in run.trajectory if math.isfinite(x) and math.isfinite(y)] for run in runs
+    ]
+    (x0, x1), (y0, y1) = _view(spec.window, [p for t in tracks for p in t])
+
+    w1, w2 = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    z = spec.objective(w1, w2)
+    top = float(np.max(z))
+    levels = np.geomspace(top * 1e-5, top, 16) if top > 0 else 16
+
+    # Figure without pyplot: rendered by the Agg (PNG) or SVG backend, no global state.
+    fig = Figure(figsize=(7.5, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.contour(w1, w2, z, levels=levels, colors="0.7", linewidths=0.6)
+    for plan, run, track in zip(parsed, runs, tracks, strict=True):
+        if not track:
+            continue
+        xs, ys = zip(*track, strict=True)
+        label = format_plan(plan) + (" (diverged)" if run.diverged else "")
+        (line,) = ax.plot(xs, ys, "-", marker=".", markersize=3, linewidth=1.0, label=label)
+        color = line.get_color()
+        ax.plot(xs[0], ys[0], "o", color=color, markersize=7, fillstyle="none")
+        ax.plot(xs[-1], ys[-1], "X" if run.diverged else "s", color=color, markersize=6)
+    ax.plot(*spec.minimum, "*", color="black", markersize=10, label="minimum")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("w1")
+    ax.set_ylabel("w2")
+    ax.set_title(f"{spec.name}: {spec.description}, {steps} steps", fontsize="medium")
+    ax.legend(fontsize="small", loc="best")
+    fig.savefig(out, format=fmt, dpi=120)
+    return out
+
+
+def _view(window, points) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The window grown to hold ``points``, by at most ``_GROW`` spans each way, with a
+    small margin."""
+    view = []
+    for axis, (low, high) in enumerate(window):
+        span = high - low
+        values = [p[axis] for p in points]
+        lo = max(min([low, *values]), low - _GROW * span)
+        hi = min(max([high, *values]), high + _GROW * span)
+        margin = 0.03 * (hi - lo) if (lo, hi) != (low, high) else 0.0
+        view.append((lo - margin, hi + margin))
+    return view[0], view[1]
