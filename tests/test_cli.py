@@ -128,3 +128,18 @@ def test_cuda_on_a_machine_without_it_exits_2(tmp_path):
     result = invoke("run", str(plan_file), "--device", "cuda", "--db", f"sqlite:///{tmp_path}/r.db")
     assert result.exit_code == 2
     assert "no CUDA device" in result.output
+
+
+def test_a_dry_run_does_not_load_torch(tmp_path):
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN)
+    code = (
+        "import sys\n"
+        "from optbench.cli.app import app\n"
+        f"args = ['run', {str(plan_file)!r}, '--dry-run', '--db', {str(tmp_path / 'r.db')!r}]\n"
+        "try:\n    app(args)\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False"

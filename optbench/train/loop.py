@@ -8,14 +8,12 @@ No database here: the caller stores the record.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import platform
 import random
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from time import perf_counter
 
 import numpy as np
@@ -33,35 +31,15 @@ from optbench.plan.canonical import format_plan
 from optbench.plan.model import Plan, Stage
 from optbench.plan.timeline import carries_optimizer
 from optbench.tasks.data import Split
+from optbench.train.config import RunConfig
 from optbench.train.groups import partition
 from optbench.train.metrics import final_metrics, predict
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
 from optbench.train.schedule import Schedule
 from optbench.train.timing import EpochTimer
 
-# Bump when a change to the trainer changes results, so stored runs are not reused.
-TRAINER_REVISION = 1
-
 ModelBuilder = Callable[[tuple[int, ...], int], nn.Module]
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything besides plan, task and seed that decides a run's results."""
-
-    epochs: int
-    batch_size: int
-    device: str = "cpu"
-
-    @property
-    def hash(self) -> str:
-        """Identifies the config in the database; the device is recorded, not hashed."""
-        blob = json.dumps(
-            {"epochs": self.epochs, "batch_size": self.batch_size, "trainer": TRAINER_REVISION},
-            sort_keys=True,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def versions() -> dict[str, str]:
@@ -251,8 +229,9 @@ class _Run:
         steps = self.schedule.stages[si].steps_per_epoch
         model.train()
         perm = torch.randperm(self.n, device=self.device, generator=self.generator)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        # per step only list appends: the sums are taken once, at the epoch end
+        losses: list[torch.Tensor] = []
+        predictions: list[torch.Tensor] = []
         live_factor = math.prod(p.factor for p in live)
         self.timer.start()
         for b in range(steps):
@@ -265,13 +244,17 @@ class _Run:
                 for group in opt.param_groups:
                     group["lr"] = lr
             out, loss = self._step(optimizers, steppers, x, y)
-            loss_sum += loss.detach() * len(idx)
-            correct += (out.argmax(dim=1) == y).sum()
+            losses.append(loss.detach())
+            predictions.append(out.argmax(dim=1))
             self.step += 1
         self.timer.stop()
         elapsed = self.timer.elapsed_s()
-        loss_total, n_correct = torch.stack([loss_sum, correct.to(loss_sum)]).tolist()
-        return loss_total / self.n, n_correct / self.n, elapsed
+        sizes = torch.tensor([len(p) for p in predictions], device=self.device)
+        loss_total = (torch.stack(losses).float() * sizes).sum()
+        correct = (torch.cat(predictions) == data.y_train[perm[: int(sizes.sum())]]).sum()
+        loss_total, n_correct = torch.stack([loss_total, correct.to(loss_total)]).tolist()
+        seen = int(sizes.sum())
+        return loss_total / seen, n_correct / seen, elapsed
 
     def _step(self, optimizers, steppers, x, y) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step; a GE method that needs a closure (DSA) re-evaluates it."""
