@@ -14,7 +14,7 @@ from optbench.train.schedule import lr_curve
 _BLOCKS = " ▁▂▃▄▅▆▇█"
 
 
-def text_curve(curve: list[tuple[float, float]], width: int = 64, height: int = 8) -> str:
+def text_curve(curve: list[tuple[float, float]], width: int = 60, height: int = 8) -> str:
     """A block chart of (x, y) points: one column per sample bucket, linear y from 0."""
     ys = [y for _, y in curve]
     cols = [ys[min(len(ys) - 1, i * len(ys) // width)] for i in range(width)]
