@@ -15,6 +15,7 @@ from optbench.plan.model import Plan
 from optbench.plan.planfile import PlanFile
 from optbench.store.repository import Store
 from optbench.tasks.registry import DATASETS, get_task
+from optbench.train.config import RunConfig
 from optbench.train.record import RunRecord, Status
 
 
@@ -80,7 +81,7 @@ def execute(
     store: Store,
     experiment: str,
     jobs: Sequence[Job],
-    config,  # optbench.train.loop.RunConfig
+    config: RunConfig,
     data_dir: str | None,
     on_start: Callable[[Job], None] = lambda job: None,
     on_epoch: Callable = lambda record: None,
@@ -97,6 +98,10 @@ def execute(
             import torch
 
             loaded[task.dataset] = build_loader(task)(data_dir).to(torch.device(config.device))
+        key = (job.identity, job.task, job.seed, config.hash)
+        if store.run_status(*key) is Status.DONE:  # another process finished it meanwhile
+            store.link(experiment, store.find_run(*key))
+            continue
         run_id = store.start_run(
             experiment, job.identity, job.task, job.seed, config.hash, config.device
         )
