@@ -29,11 +29,21 @@ EXPECTED_TASKS = {
     "cifar100-resnet20", "cifar100-resnet18", "svhn-resnet20",
     "imdb-lstm", "iris-mlp", "wine-mlp", "digits-mlp",
 }  # fmt: skip
+TOY_TASKS = {"quadratic-track", "sum-of-four-track"}  # [DSA]'s toy problems
 PAPERS = {"[ANN]", "[MS]", "[PWA]", "[MIX]", "[DSA]", "-"}
 
 
 def test_the_catalogue_holds_every_task():
-    assert set(TASKS) == EXPECTED_TASKS
+    assert set(TASKS) == EXPECTED_TASKS | TOY_TASKS
+
+
+@pytest.mark.parametrize("name", sorted(TOY_TASKS))
+def test_toy_tasks_name_a_toy_problem(name):
+    from optbench.tasks.toy import PROBLEMS
+
+    task = get_task(name)
+    assert task.kind == "toy" and task.dataset in PROBLEMS and task.dataset in DATASETS
+    assert DATASETS[task.dataset].available()
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_TASKS))
