@@ -29,7 +29,7 @@ def run_plan_file(
 ) -> int:
     """Train what is not stored yet; the exit status is 1 if any run failed, else 0."""
     from optbench.store.engine import open_store
-    from optbench.train.loop import RunConfig
+    from optbench.train.config import RunConfig
 
     console = Console(highlight=False)
     plan_file = load_plan_file(path)
