@@ -75,6 +75,13 @@ class DataMissing(OptbenchError):
     exit_code = 3
 
 
+class FetchFailed(OptbenchError):
+    """``optbench data fetch`` could not download a dataset (no network, a bad archive, a
+    full disk); names the dataset and the reason. Nothing is left half-written."""
+
+    exit_code = 3
+
+
 class DeviceUnavailable(BadInput):
     """``--device cuda`` on a machine without a usable CUDA device."""
 
