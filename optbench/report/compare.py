@@ -1,49 +1,91 @@
-"""``optbench compare``: per task, the ranked table beside each plan's Y/N table."""
+"""``optbench compare``: per task, the ranked table beside each plan's Y/N table.
+
+``render_compare`` draws the terminal table (rich); ``export.export_compare`` writes the
+same numbers as Markdown, LaTeX, CSV or JSON. Both start from ``stats.summarize``.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-from rich.columns import Columns
+import pandas as pd
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
-from optbench.plan.parser import parse_plan
-from optbench.report.labels import strip_defaults
-from optbench.report.stats import summarize
-from optbench.report.yn import yn_table
+from optbench.report import cells
+from optbench.report.boxes import BoxTable, Col, SideBySide
+from optbench.report.metrics import Metric, get_metric
+from optbench.report.stats import ALPHA, summarize
+from optbench.report.yn import yn_box
+
+EMPTY = "no finished runs stored yet: train some with 'optbench run PLAN.yaml'"
+FORMATS = ("table", "markdown", "latex", "csv", "json")
+
+_KEYS = [  # the columns, in order
+    "rank",
+    "plan",
+    "mean",
+    "ci",
+    "n",
+    "extreme",
+    "val_loss",
+    "ms_per_batch",
+    "s_per_epoch",
+    "vs_best",
+]
+_RIGHT = {"rank", "mean", "ci", "n", "extreme", "val_loss", "ms_per_batch", "s_per_epoch"}
 
 
-def _pm(mean: float, std: float, n: int) -> str:
-    return f"{mean:.4f} ± {std:.4f}" if n > 1 and not math.isnan(std) else f"{mean:.4f}"
-
-
-def ranked_table(task: str, frame) -> Table:
-    table = Table(title=f"{task}: validation accuracy over seeds", title_justify="left")
-    for name, justify in [("rank", "right"), ("plan", "left"), ("val acc (mean ± std)", "right"),
-                          ("n", "right"), ("val loss", "right"), ("ms/batch", "right"),
-                          ("s/epoch", "right")]:  # fmt: skip
-        table.add_column(name, justify=justify)
+def ranked_table(task: str, frame: pd.DataFrame, metric: Metric, alpha: float = ALPHA):
+    """The ranked table of one task; the best plan and those tied with it in bold."""
+    head = cells.header(metric)
+    cols = [
+        Col(getattr(head, k), "right" if k in _RIGHT else "left", wrap=k == "plan") for k in _KEYS
+    ]
+    rows, styles = [], []
     for row in frame.itertuples():
-        table.add_row(
-            str(row.rank), row.label, _pm(row.mean, row.std, row.n), str(row.n),
-            f"{row.val_loss:.4f}", f"{row.ms_per_batch:.3f}", f"{row.s_per_epoch:.3f}",
-        )  # fmt: skip
-    return table
+        text = cells.texts(cells.numbers(row, metric), metric)
+        text["plan"] = row.label
+        rows.append([text[k] for k in _KEYS])
+        styles.append("bold" if cells.highlighted(row) else None)
+    return BoxTable(
+        cols,
+        rows,
+        title=f"{task}: {metric.title} over seeds",
+        caption=cells.caption(metric, alpha),
+        row_styles=styles,
+    )
 
 
-def render_compare(rows: Sequence[dict]) -> RenderableType:
-    """Everything ``compare`` prints, for stored run rows of finished runs."""
-    frame = summarize(rows)
+def render_compare(
+    rows: Sequence[dict],
+    metric: str | Metric = "final",
+    epochs: Sequence[dict] | None = None,
+    alpha: float = ALPHA,
+) -> RenderableType:
+    """Everything ``compare`` prints in the terminal, for stored rows of finished runs
+    (and their epoch rows when the metric needs them)."""
+    metric = metric if isinstance(metric, Metric) else get_metric(metric)
+    frame = summarize(rows, metric, epochs, alpha)
     if frame.empty:
-        return Text("no finished runs stored yet: train some with 'optbench run PLAN.yaml'")
+        return Text(EMPTY)
     parts: list[RenderableType] = []
     for task, per_task in frame.groupby("task", sort=True):
-        yn = [
-            yn_table(strip_defaults(parse_plan(row.plan)), title=f"#{row.rank} {row.label}")
+        parts.append(ranked_table(str(task), per_task, metric, alpha))
+        parts += [
+            Text(f"{row.label}: {note}")
+            for row in per_task.itertuples()
+            if (note := cells.stage_note(row))
+        ]
+        blocks = [
+            yn_box(cells.schedule(row.plan), title=f"{_pos(row)} {row.label}")
             for row in per_task.itertuples()
         ]
-        parts += [ranked_table(str(task), per_task), Columns(yn, padding=(0, 2)), Text("")]
+        parts.append(SideBySide(blocks))
+        parts.append(Text(""))
     return Group(*parts)
+
+
+def _pos(row) -> str:
+    """The Y/N table's title: the plan's rank (``#1``), or ``n<2`` when it has none."""
+    return "n<2" if pd.isna(row.rank) else f"#{int(row.rank)}"

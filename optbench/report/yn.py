@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.table import Table
 
 from optbench.plan.model import Plan
-from optbench.plan.timeline import schedule_rows
+from optbench.plan.timeline import Row, schedule_rows
+from optbench.report.boxes import Col, Lines, box_table
 
 
 def yn_table(plan: Plan, title: str | None = None) -> Table:
@@ -17,3 +20,11 @@ def yn_table(plan: Plan, title: str | None = None) -> Table:
     for row in schedule_rows(plan):
         table.add_row(row.label, row.kind_label, *("Y" if a else "N" for a in row.active))
     return table
+
+
+def yn_box(rows: Sequence[Row], title: str | None = None) -> Lines:
+    """``yn_table`` of these schedule rows as text lines, in the same look (``boxes``)."""
+    stages = len(rows[0].active) if rows else 0
+    cols = [Col("method"), Col("kind"), *(Col(f"S{i + 1}", "center") for i in range(stages))]
+    body = [[r.label, r.kind_label, *("Y" if a else "N" for a in r.active)] for r in rows]
+    return box_table(cols, body, title=title)
