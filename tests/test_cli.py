@@ -30,7 +30,23 @@ def test_help_imports_no_heavy_library():
 
 @pytest.mark.parametrize(
     "command",
-    [["run"], ["compare"], ["show"], ["methods"], ["tasks"], ["db", "upgrade"], ["db", "current"]],
+    [
+        ["run"],
+        ["compare"],
+        ["show"],
+        ["methods"],
+        ["tasks"],
+        ["db", "upgrade"],
+        ["db", "current"],
+        ["data", "fetch"],
+        ["plot", "curves"],
+        ["plot", "lr"],
+        ["plot", "track"],
+        ["baseline", "save"],
+        ["baseline", "export"],
+        ["baseline", "list"],
+        ["check"],
+    ],
 )
 def test_every_command_has_help_with_an_example(command):
     result = invoke(*command, "--help")

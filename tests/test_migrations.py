@@ -79,14 +79,14 @@ def old_db(tmp_path: Path) -> Path:
     return copy
 
 
-def test_head_is_0002() -> None:
-    assert head_revision() == "0002"
+def test_head_is_0003() -> None:
+    assert head_revision() == "0003"
 
 
 def test_a_new_file_database_is_created_at_head(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     open_store(str(path)).close()
-    assert current(str(path)) == ("0002", "0002")
+    assert current(str(path)) == ("0003", "0003")
 
 
 def test_current_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_current_of_a_missing_file_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_the_fixture_is_at_0001() -> None:
-    assert current(str(FIXTURE)) == ("0001", "0002")
+    assert current(str(FIXTURE)) == ("0001", "0003")
 
 
 def test_an_old_database_is_refused_with_the_upgrade_command(old_db: Path) -> None:
@@ -104,15 +104,15 @@ def test_an_old_database_is_refused_with_the_upgrade_command(old_db: Path) -> No
         open_store(str(old_db))
     message = str(raised.value)
     assert "optbench db upgrade" in message
-    assert "0001" in message and "0002" in message
+    assert "0001" in message and "0003" in message
     assert raised.value.exit_code == 4
-    assert current(str(old_db)) == ("0001", "0002")  # refusing changed nothing
+    assert current(str(old_db)) == ("0001", "0003")  # refusing changed nothing
 
 
 def test_upgrade_keeps_every_row(old_db: Path) -> None:
-    assert upgrade(str(old_db)) == ("0001", "0002")
-    assert current(str(old_db)) == ("0002", "0002")
-    assert upgrade(str(old_db)) == ("0002", "0002")  # a second upgrade does nothing
+    assert upgrade(str(old_db)) == ("0001", "0003")
+    assert current(str(old_db)) == ("0003", "0003")
+    assert upgrade(str(old_db)) == ("0003", "0003")  # a second upgrade does nothing
 
     with open_store(str(old_db)) as store:
         assert store.experiments() == ["paper-ms"]
@@ -135,7 +135,7 @@ def test_downgrade_and_upgrade_keep_epochs(old_db: Path) -> None:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
-    assert upgrade(str(old_db)) == ("0001", "0002")
+    assert upgrade(str(old_db)) == ("0001", "0003")
 
 
 def test_models_match_the_migrations(tmp_path: Path, old_db: Path) -> None:
@@ -155,7 +155,7 @@ def test_tables_without_a_revision_are_outdated_then_adopted(tmp_path: Path) -> 
     engine.dispose()
     with pytest.raises(SchemaOutdated, match="optbench db upgrade"):
         open_store(str(path))
-    assert upgrade(str(path)) == (None, "0002")  # matches the models: stamped at head
+    assert upgrade(str(path)) == (None, "0003")  # matches the models: stamped at head
     open_store(str(path)).close()
 
 
@@ -218,7 +218,7 @@ def test_migrations_from_the_installed_package(
     monkeypatch.setitem(sys.modules, "optbench.migrations", module)
     assert migrations_dir() == installed
     open_store(str(tmp_path / "x.db")).close()
-    assert current(str(tmp_path / "x.db")) == ("0002", "0002")
+    assert current(str(tmp_path / "x.db")) == ("0003", "0003")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
+from optbench.cli.data_command import data_app
 from optbench.errors import OptbenchError
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Migrations of the results database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(data_app, name="data")
 
 F = TypeVar("F", bound=Callable)
 
@@ -91,27 +93,29 @@ def run(
 def compare(
     experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
     task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="final, best (best epoch), last10 (mean of the last 10% of epochs), error "
+            "(error rate %), f1, precision, recall (macro) or loss (validation loss)."
+        ),
+    ] = "final",
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, markdown, latex, csv or json.")
+    ] = "table",
+    alpha: Annotated[
+        float, typer.Option(help="Significance level of the tests against the best plan.")
+    ] = 0.05,
     db: DbOption = None,
 ) -> None:
-    """Rank the stored plans per task (validation accuracy, mean ± std over seeds),
-    each beside its Y/N schedule table.
+    """Rank the stored plans per task (mean ± std, 95% CI and n over seeds; plans not
+    significantly different from the best are marked tied), each beside its Y/N table.
 
-    Example: optbench compare --experiment quickstart
+    Example: optbench compare --experiment quickstart --metric last10 --format latex
     """
-    from rich.console import Console
+    from optbench.cli.report_commands import compare_command
 
-    from optbench.report.compare import render_compare
-    from optbench.store.engine import open_store
-
-    store = open_store(db)
-    try:
-        rows = store.run_rows(experiment=experiment, task=task)
-    finally:
-        store.close()
-    console = Console()
-    if not console.is_terminal:  # a file or a pipe: no wrapping of wide tables
-        console.width = 160
-    console.print(render_compare(rows))
+    compare_command(experiment, task, db, metric, fmt, alpha)
 
 
 @app.command()
@@ -187,6 +191,183 @@ def db_current(db: DbOption = None) -> None:
     rev, head = current(db)
     state = "up to date" if rev == head else "outdated: run 'optbench db upgrade'"
     typer.echo(f"revision {rev or '(none)'}; newest {head}; {state}")
+
+
+plot_app = typer.Typer(
+    help="Plots as PNG or SVG: learning curves, LR curves, toy-problem tracks.",
+    no_args_is_help=True,
+)
+app.add_typer(plot_app, name="plot")
+baseline_app = typer.Typer(
+    help="Baselines for the regression gate, in the database and as JSON files.",
+    no_args_is_help=True,
+)
+app.add_typer(baseline_app, name="baseline")
+
+ImageOption = Annotated[
+    Path, typer.Option("--out", "-o", help="Image file to write; .png or .svg picks the format.")
+]
+PlanFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--plan-file",
+        help="Name the plans as this plan file writes them, so a plan whose defaults changed "
+        "is still the same plan.",
+    ),
+]
+
+
+@plot_app.command("curves")
+@reports_errors
+def plot_curves(
+    out: ImageOption = Path("curves.png"),
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
+    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    y: Annotated[
+        str, typer.Option("--y", help="val_acc, val_loss, train_acc, train_loss or lr.")
+    ] = "val_acc",
+    plan: Annotated[
+        list[str] | None, typer.Option("--plan", help="Only these plans (repeatable).")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Draw a metric over epochs per plan: the mean over seeds with a ±std band, one panel
+    per task, the stage boundaries the runs took dashed.
+
+    Example: optbench plot curves --experiment quickstart --y val_acc --out curves.svg
+    """
+    from optbench.cli.report_commands import plot_curves_command
+
+    plot_curves_command(out, experiment, task, db, y, plan or [])
+
+
+@plot_app.command("lr")
+@reports_errors
+def plot_lr(
+    expressions: Annotated[
+        list[str], typer.Argument(help="Plan expressions, e.g. 'SGD(lr=0.1)+sig'.")
+    ],
+    out: ImageOption = Path("lr.png"),
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to lay the plans over.")] = 100,
+    steps_per_epoch: Annotated[
+        int, typer.Option(min=1, help="Optimizer steps per epoch (per-iteration methods).")
+    ] = 100,
+    log: Annotated[bool, typer.Option(help="Logarithmic LR axis.")] = False,
+) -> None:
+    """Draw the learning-rate curve of one or more plans in one figure ([ANN] Figure 1);
+    trains nothing.
+
+    Example: optbench plot lr "SGD(lr=0.1)+sig" "SGD(lr=0.1)+warmup+sig" --epochs 100 --out lr.png
+    """
+    from optbench.cli.report_commands import plot_lr_command
+
+    plot_lr_command(expressions, out, epochs, steps_per_epoch, log)
+
+
+@plot_app.command("track")
+@reports_errors
+def plot_track(
+    expressions: Annotated[list[str], typer.Argument(help="Plan expressions, e.g. 'Adam'.")],
+    problem: Annotated[str, typer.Option(help="Toy problem: quadratic or sum-of-four.")] = (
+        "quadratic"
+    ),
+    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 100,
+    out: ImageOption = Path("track.png"),
+) -> None:
+    """Draw the optimizer trajectories of plans on a [DSA] toy problem over its contours.
+
+    Example: optbench plot track "SGD(lr=0.001)" DSA --problem quadratic --out track.png
+    """
+    from optbench.cli.report_commands import plot_track_command
+
+    plot_track_command(expressions, problem, steps, out)
+
+
+@baseline_app.command("save")
+@reports_errors
+def baseline_save(
+    name: Annotated[str, typer.Argument(help="Name of the baseline.")],
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment's runs.")] = None,
+    plan_file: PlanFileOption = None,
+    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    metric: Annotated[str, typer.Option(help="The metric to keep (see compare).")] = "final",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the baseline to this JSON file.")
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="Overwrite a baseline of this name.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Snapshot the stored results per (task, plan, config): every seed's value of the
+    metric, n, mean and std, and the versions they were trained with.
+
+    Example: optbench baseline save nightly --plan-file plans/quickstart.yaml --json nightly.json
+    """
+    from optbench.cli.gate_commands import baseline_save_command
+
+    baseline_save_command(name, db, experiment, plan_file, task, metric, json_path, replace)
+
+
+@baseline_app.command("export")
+@reports_errors
+def baseline_export(
+    name: Annotated[str, typer.Argument(help="Name of the baseline.")],
+    path: Annotated[Path, typer.Argument(help="JSON file to write.")],
+    db: DbOption = None,
+) -> None:
+    """Write a stored baseline to a JSON file, to keep in a repository.
+
+    Example: optbench baseline export nightly plans/baselines/quickstart.json
+    """
+    from optbench.cli.gate_commands import baseline_export_command
+
+    baseline_export_command(name, path, db)
+
+
+@baseline_app.command("list")
+@reports_errors
+def baseline_list(db: DbOption = None) -> None:
+    """List the stored baselines.
+
+    Example: optbench baseline list
+    """
+    from optbench.cli.gate_commands import baseline_list_command
+
+    baseline_list_command(db)
+
+
+@app.command()
+@reports_errors
+def check(
+    baseline: Annotated[
+        str,
+        typer.Option(
+            "--baseline", "-b", help="A baseline's name in the database, or its JSON file."
+        ),
+    ],
+    experiment: Annotated[str | None, typer.Option(help="Judge only this experiment's runs.")] = (
+        None
+    ),
+    plan_file: PlanFileOption = None,
+    alpha: Annotated[float, typer.Option(help="Significance level (one-sided Welch).")] = 0.01,
+    tolerance: Annotated[
+        float, typer.Option(help="Largest drop that is not a regression, in the metric's units.")
+    ] = 0.01,
+    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Fail also when a plan is missing or has n < 2.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """The regression gate: judge the runs trained since a baseline against it, per
+    (task, plan): improved, unchanged or regressed. Exit status 1 only when a plan got worse
+    by more than the tolerance and significantly so; 2 for bad input.
+
+    Example: optbench check --baseline plans/baselines/quickstart.json --junit results.xml
+    """
+    from optbench.cli.gate_commands import check_command
+
+    code = check_command(baseline, db, experiment, plan_file, alpha, tolerance, junit, strict)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -140,3 +140,37 @@ class Epoch(Base):
     val_acc: Mapped[float | None] = mapped_column(Float)
     ms_per_batch: Mapped[float | None] = mapped_column(Float)
     s_per_epoch: Mapped[float | None] = mapped_column(Float)
+
+
+class Baseline(Base):
+    """A named snapshot of per (task, plan, config) results that ``optbench check`` compares
+    later runs with; exported as JSON to keep in a repository. Added in 0003."""
+
+    __tablename__ = "baselines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    metric: Mapped[str] = mapped_column(String(32))  # a name of optbench.report.metrics
+    experiment: Mapped[str | None] = mapped_column(String(255))  # what was snapshot, if one
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # of the runs
+
+
+class BaselineEntry(Base):
+    """One (task, plan, config) of a baseline: the metric's value of every run, by seed, so
+    that a later check can test the difference, and the summary n, mean, std."""
+
+    __tablename__ = "baseline_entries"
+    __table_args__ = (UniqueConstraint("baseline_id", "task", "plan", "config_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    baseline_id: Mapped[int] = mapped_column(ForeignKey("baselines.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(255))
+    plan: Mapped[str] = mapped_column(Text)  # canonical text, resolved hyperparameters
+    name: Mapped[str] = mapped_column(Text)  # the plan as written in its plan file, or label
+    config_hash: Mapped[str] = mapped_column(String(128))
+    n: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Float)
+    std: Mapped[float | None] = mapped_column(Float)
+    # [{"seed": 0, "value": 0.95, "finished_at": "2025-01-01T12:00:09.123456+00:00"}, ...]
+    samples: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
