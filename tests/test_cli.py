@@ -159,3 +159,18 @@ def test_a_dry_run_does_not_load_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_threads_sets_torchs_cpu_threads(tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN.replace("seeds: 2", "seeds: 1"))
+    try:
+        result = invoke("run", str(plan_file), "--db", f"sqlite:///{tmp_path}/r.db",
+                        "--device", "cpu", "--threads", "1")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -75,6 +75,15 @@ def run(
     ] = None,
     data_dir: DataDirOption = None,
     dry_run: Annotated[bool, typer.Option(help="Print what would run; train nothing.")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="OPTBENCH_THREADS",
+            help="CPU threads for torch [default: torch's choice]; 1 is often faster for "
+            "small models and when other processes share the cores.",
+        ),
+    ] = None,
 ) -> None:
     """Train every plan x task x seed of a plan file that is not already stored.
 
@@ -84,7 +93,9 @@ def run(
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
-    code = run_plan_file(plan_file, seeds, device, db, epochs, task or [], data_dir, dry_run)
+    code = run_plan_file(
+        plan_file, seeds, device, db, epochs, task or [], data_dir, dry_run, threads
+    )
     raise typer.Exit(code)
 
 

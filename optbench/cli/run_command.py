@@ -26,6 +26,7 @@ def run_plan_file(
     tasks: Sequence[str],
     data_dir: str | None,
     dry_run: bool,
+    threads: int | None = None,
 ) -> int:
     """Train what is not stored yet; the exit status is 1 if any run failed, else 0."""
     from optbench.store.engine import open_store
@@ -42,6 +43,10 @@ def run_plan_file(
             name, hint = next(iter(missing.items()))
             raise DataMissing(f"dataset {name!r} not found: {hint}")
         device = jobs.resolve_device(device)
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
     config = RunConfig(epochs or plan_file.epochs, plan_file.batch_size, device)
     store = open_store(db)
     try:
