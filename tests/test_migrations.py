@@ -23,7 +23,13 @@ from sqlalchemy import text
 from optbench.errors import DatabaseMissing, SchemaOutdated, SchemaTooNew
 from optbench.store import current, open_store, upgrade
 from optbench.store import engine as store_engine
-from optbench.store.engine import _migrate, head_revision, make_engine, migrations_dir
+from optbench.store.engine import (
+    _migrate,
+    head_revision,
+    make_engine,
+    migrations_dir,
+    script_head,
+)
 from optbench.store.models import Base
 from optbench.train.record import Status
 
@@ -80,7 +86,7 @@ def old_db(tmp_path: Path) -> Path:
 
 
 def test_head_is_0003() -> None:
-    assert head_revision() == "0003"
+    assert head_revision() == "0003" == script_head()
 
 
 def test_a_new_file_database_is_created_at_head(tmp_path: Path) -> None:
