@@ -21,7 +21,7 @@ from optbench.report.yn import yn_box
 EMPTY = "no finished runs stored yet: train some with 'optbench run PLAN.yaml'"
 FORMATS = ("table", "markdown", "latex", "csv", "json")
 
-_KEYS = [  # the columns, in order
+COLUMNS = [  # the ranked table's columns, in order, in every format
     "rank",
     "plan",
     "mean",
@@ -40,13 +40,13 @@ def ranked_table(task: str, frame: pd.DataFrame, metric: Metric, alpha: float = 
     """The ranked table of one task; the best plan and those tied with it in bold."""
     head = cells.header(metric)
     cols = [
-        Col(getattr(head, k), "right" if k in _RIGHT else "left", wrap=k == "plan") for k in _KEYS
+        Col(getattr(head, k), "right" if k in _RIGHT else "left", wrap=k == "plan") for k in COLUMNS
     ]
     rows, styles = [], []
     for row in frame.itertuples():
         text = cells.texts(cells.numbers(row, metric), metric)
         text["plan"] = row.label
-        rows.append([text[k] for k in _KEYS])
+        rows.append([text[k] for k in COLUMNS])
         styles.append("bold" if cells.highlighted(row) else None)
     return BoxTable(
         cols,

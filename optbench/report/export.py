@@ -20,23 +20,11 @@ import pandas as pd
 
 from optbench.errors import BadInput
 from optbench.report import cells
-from optbench.report.compare import EMPTY, FORMATS
+from optbench.report.compare import COLUMNS, EMPTY, FORMATS
 from optbench.report.metrics import Metric, get_metric
 from optbench.report.stats import ALPHA, summarize
 
 TEST = "Welch's t-test (two-sided) against the best plan, Holm-corrected"
-_KEYS = [
-    "rank",
-    "plan",
-    "mean",
-    "ci",
-    "n",
-    "extreme",
-    "val_loss",
-    "ms_per_batch",
-    "s_per_epoch",
-    "vs_best",
-]
 
 
 def export_compare(
@@ -86,14 +74,14 @@ def to_markdown(frame: pd.DataFrame, metric: Metric, alpha: float = ALPHA) -> st
     lines: list[str] = []
     for task, rows in _rows(frame, metric):
         lines += [f"## {_md(task)}: {metric.title} over seeds", ""]
-        lines.append(_md_row([_md(getattr(head, k)) for k in _KEYS]))
+        lines.append(_md_row([_md(getattr(head, k)) for k in COLUMNS]))
         lines.append(
             _md_row(
                 ["---:", ":---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", ":---"]
             )
         )
         for row, _, text in rows:
-            shown = [_md(text[k]) for k in _KEYS]
+            shown = [_md(text[k]) for k in COLUMNS]
             if cells.highlighted(row):
                 shown[1], shown[2] = f"**{shown[1]}**", f"**{shown[2]}**"
             lines.append(_md_row(shown))
@@ -172,7 +160,7 @@ def to_latex(frame: pd.DataFrame, metric: Metric, alpha: float = ALPHA) -> str:
     if frame.empty:
         return "\n".join([*lines, f"% {EMPTY}", ""])
     head = cells.header(metric)
-    columns = [tex(getattr(head, k)) for k in _KEYS]
+    columns = [tex(getattr(head, k)) for k in COLUMNS]
     columns[4] = "$n$"
     for task, rows in _rows(frame, metric):
         lines += [
@@ -188,7 +176,7 @@ def to_latex(frame: pd.DataFrame, metric: Metric, alpha: float = ALPHA) -> str:
         ]
         for row, num, text in rows:
             bold = cells.highlighted(row)
-            shown = [tex(text[k]) for k in _KEYS]
+            shown = [tex(text[k]) for k in COLUMNS]
             shown[1] = rf"\textbf{{{shown[1]}}}" if bold else shown[1]
             shown[2] = _tex_mean(num, metric, bold)
             lines.append(" & ".join(shown) + r" \\")
