@@ -10,6 +10,40 @@ import difflib
 from collections.abc import Iterable
 
 
+def _edits(a: str, b: str) -> int:
+    """Edit distance counting a swap of two neighbours as one edit (optimal string
+    alignment), so that a transposed typo (``Adma``) is closest to what was meant."""
+    d = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[-1][-1]
+
+
+def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` known names closest to ``name``: difflib's close matches and names
+    within two edits, nearest first (case-insensitive)."""
+    lowered = {k.lower(): k for k in known}
+    low = name.lower()
+    near = set(difflib.get_close_matches(low, list(lowered), n=2 * n, cutoff=0.5))
+    near |= {k for k in lowered if _edits(low, k) <= (1 if len(name) <= 4 else 2)}
+
+    def distance(k: str) -> tuple[int, int, float, str]:
+        ratio = difflib.SequenceMatcher(None, low, k).ratio()
+        return _edits(low, k), _edits(name, lowered[k]), -ratio, k
+
+    return [lowered[k] for k in sorted(near, key=distance)[:n]]
+
+
+def did_you_mean(name: str, known: Iterable[str], n: int = 3) -> str:
+    """``; did you mean 'a', 'b'?`` for the closest names, or nothing when none is close."""
+    close = closest(name, known, n)
+    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
 class OptbenchError(Exception):
     """Base of every error optbench reports to a user; ``exit_code`` is the CLI status."""
 
@@ -48,8 +82,7 @@ class UnknownName(PlanSyntaxError):
     def __init__(
         self, what: str, name: str, known: Iterable[str], *, source: str, span: tuple[int, int]
     ) -> None:
-        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(name, known)
         super().__init__(f"unknown {what} {name!r}{hint}", source=source, span=span)
 
 
@@ -64,9 +97,7 @@ class PlanFileError(BadInput):
 
 class UnknownTask(BadInput):
     def __init__(self, name: str, known: Iterable[str]) -> None:
-        close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown task {name!r}{hint} (see 'optbench tasks')")
+        super().__init__(f"unknown task {name!r}{did_you_mean(name, known)} (see 'optbench tasks')")
 
 
 class DataMissing(OptbenchError):

@@ -204,7 +204,7 @@ def test_resolve_accepts_aliases_and_coerces_ints() -> None:
     [
         (
             {"Adma": {}},
-            "in the defaults: unknown method 'Adma'; did you mean 'Adamax', 'Adam', 'NAdam'?",
+            "in the defaults: unknown method 'Adma'; did you mean 'Adam', 'Adamax', 'AdamW'?",
         ),
         (
             {"SGD": {"momentum": 0.9}},

@@ -150,7 +150,7 @@ def test_unknown_method_error_text() -> None:
     with pytest.raises(UnknownName) as info:
         parse_plan("SGD | Adma")
     assert str(info.value) == (
-        "unknown method 'Adma'; did you mean 'Adamax', 'Adam', 'NAdam'?\n"
+        "unknown method 'Adma'; did you mean 'Adam', 'Adamax', 'AdamW'?\n"
         "    SGD | Adma\n"
         "          ~~~^"
     )
@@ -292,3 +292,11 @@ def test_errors_in_multiline_text_keep_the_caret_aligned() -> None:
     with pytest.raises(PlanSyntaxError) as info:
         parse_plan("SGD |\n  Adma")
     assert str(info.value).splitlines()[1:] == ["    SGD |   Adma", "            ~~~^"]
+
+
+def test_suggestions_rank_a_transposed_typo_first():
+    from optbench.errors import closest
+
+    assert closest("Adma", ["Adamax", "NAdam", "Adam", "AdamW"])[0] == "Adam"
+    assert closest("SDG", ["sig", "SGD", "d"])[0] == "SGD"  # same case wins a tie
+    assert closest("xyzzy", ["SGD", "Adam"]) == []

@@ -117,8 +117,8 @@ HEAD = "experiment: x\ntasks: [a]\n"
         ),
         (
             HEAD + "plans:\n  - SGD\n  - SGD | Adma\n",
-            "plan.yaml:5 (key 'plans'): unknown method 'Adma'; did you mean 'Adamax', 'Adam', "
-            "'NAdam'?\n    SGD | Adma\n          ~~~^",
+            "plan.yaml:5 (key 'plans'): unknown method 'Adma'; did you mean 'Adam', 'Adamax', "
+            "'AdamW'?\n    SGD | Adma\n          ~~~^",
         ),
         (
             HEAD + "plans:\n  - SGD | (Adam+d | SGD\n",
@@ -137,8 +137,8 @@ HEAD = "experiment: x\ntasks: [a]\n"
         ),
         (
             HEAD + "defaults:\n  Adma: {lr: 0.1}\nplans: [SGD]\n",
-            "plan.yaml:4 (key 'defaults'): unknown method 'Adma'; did you mean 'Adamax', "
-            "'Adam', 'NAdam'?",
+            "plan.yaml:4 (key 'defaults'): unknown method 'Adma'; did you mean 'Adam', "
+            "'Adamax', 'AdamW'?",
         ),
         (
             HEAD + "defaults:\n  SGD:\n    momentum: 0.9\nplans: [SGD]\n",

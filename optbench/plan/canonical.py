@@ -22,14 +22,13 @@ aliases, argument checks and the canonical orders.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from decimal import Decimal
 from types import MappingProxyType
 
-from optbench.errors import BadInput
+from optbench.errors import BadInput, closest, did_you_mean
 from optbench.methods.registry import REGISTRY, STAGE_ENDS, MethodSpec, canonical_rank
 from optbench.plan.model import Call, Length, Plan, Stage, Value
 
@@ -75,9 +74,7 @@ def method_specs(name: str) -> tuple[MethodSpec, ...]:
     specs = tuple(s for s in (REGISTRY.get(name), STAGE_ENDS.get(name)) if s is not None)
     if not specs:
         known = [*REGISTRY, *STAGE_ENDS]
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise BadInput(f"unknown method {name!r}{hint}")
+        raise BadInput(f"unknown method {name!r}{did_you_mean(name, known)}")
     return specs
 
 
@@ -97,7 +94,7 @@ def unknown_argument(spec: MethodSpec, key: str, *others: MethodSpec) -> str:
     """The message for an argument ``key`` that ``spec`` does not take (nor ``others``, the
     end condition of the same name)."""
     valid = [*spec.defaults, *(k for o in others for k in o.defaults)]
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    close = closest(key, valid, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     takes = ", ".join(spec.defaults) or "no arguments"
     for other in others:

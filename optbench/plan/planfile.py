@@ -21,7 +21,6 @@ expression adds the expression with a caret under the fault. The file is read wi
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from optbench.errors import BadInput, PlanFileError, PlanSyntaxError
+from optbench.errors import BadInput, PlanFileError, PlanSyntaxError, closest
 from optbench.plan.canonical import (
     check_default,
     check_defaults,
@@ -228,7 +227,7 @@ class _Reader:
         entries = self.mapping(root, None, f"a mapping with the keys {', '.join(REQUIRED)}")
         for key, (key_node, _) in entries.items():
             if key not in KEYS:
-                close = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
+                close = closest(key, KEYS, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise self.fail(
                     f"unknown key; {hint}(valid keys: {', '.join(KEYS)})", key_node, key

@@ -19,13 +19,12 @@ value (max, or min for a lower-is-better metric) beside every metric.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from optbench.errors import BadInput
+from optbench.errors import BadInput, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -81,8 +80,7 @@ def get_metric(name: str) -> Metric:
     name = ALIASES.get(name, name)
     if name in METRICS:
         return METRICS[name]
-    close = difflib.get_close_matches(name, list(METRICS), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, METRICS)
     raise BadInput(f"unknown metric {name!r}{hint} (one of {', '.join(METRICS)})")
 
 

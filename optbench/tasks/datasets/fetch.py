@@ -19,7 +19,6 @@ digits, iris and wine ship with scikit-learn: there is nothing to fetch.
 
 from __future__ import annotations
 
-import difflib
 import os
 import shutil
 import tarfile
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from optbench.errors import BadInput, FetchFailed
+from optbench.errors import BadInput, FetchFailed, did_you_mean
 from optbench.tasks.datasets import files
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
@@ -158,8 +157,7 @@ def dataset_name(name: str) -> str:
     for candidate in known:
         if _squash(candidate) == wanted:
             return candidate
-    close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, known)
     raise BadInput(f"unknown dataset {name!r}{hint} (fetchable: {', '.join(SOURCES)})")
 
 
