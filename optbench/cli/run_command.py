@@ -59,7 +59,16 @@ def run_plan_file(
             f"[bold]{escape(plan_file.experiment)}[/]: {len(todo)} runs to train, "
             f"{len(all_jobs) - len(todo)} already stored; device {config.device}"
         )
-        summary = _train_with_progress(console, store, plan_file.experiment, todo, config, data_dir)
+        try:
+            summary = _train_with_progress(
+                console, store, plan_file.experiment, todo, config, data_dir
+            )
+        except KeyboardInterrupt:
+            console.print(
+                "[yellow]interrupted[/]: finished runs are stored and the one in progress is "
+                "marked interrupted; run the same command again to go on"
+            )
+            return 130
     finally:
         store.close()
     failed = summary.count(Status.FAILED)
