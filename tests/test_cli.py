@@ -201,3 +201,9 @@ def test_ctrl_c_keeps_finished_runs_and_the_next_run_goes_on(tmp_path, monkeypat
     monkeypatch.setattr(loop, "train_run", real)
     again = invoke("run", str(plan_file), "--db", db, "--device", "cpu")
     assert "3 runs to train, 1 already stored" in again.output
+
+
+def test_show_keeps_parameter_groups_in_the_yn_rows():
+    result = invoke("show", "Adam[hidden] + SGD[output] | SGD")
+    assert result.exit_code == 0
+    assert "Adam[hidden]" in result.output and "SGD[output]" in result.output

@@ -95,8 +95,8 @@ def test_schedule_rows_keep_args_and_groups_apart() -> None:
     assert [(r.label, r.kind_label, r.group, r.active) for r in rows] == [
         ("SGD(lr=0.1)", "GE", None, (True, False, True)),
         ("M", "GE", None, (True, False, False)),
-        ("Adam", "GE", "hidden", (False, True, False)),
-        ("SGD", "GE", "output", (False, True, False)),
+        ("Adam[hidden]", "GE", "hidden", (False, True, False)),
+        ("SGD[output]", "GE", "output", (False, True, False)),
     ]
 
 

@@ -71,7 +71,7 @@ def stage_epochs(plan: Plan, epochs: int) -> tuple[int, ...]:
 class Row:
     """One row of the Y/N schedule table [MS Table 3]."""
 
-    label: str  # the call's canonical text without its group, e.g. "SGD(lr=0.1)", "d"
+    label: str  # the call's canonical text, e.g. "SGD(lr=0.1)", "d", "Adam[hidden]"
     kind_label: str  # "GE", "LR" or "mod" (Kind.label)
     active: tuple[bool, ...]  # one per stage: is the call in that stage (a Y cell)
     group: str | None = None  # the call's parameter group, if any ([MIX])
@@ -92,9 +92,7 @@ def schedule_rows(plan: Plan) -> list[Row]:
     rows = []
     for key, call in order.items():
         active = tuple(any(format_call(c) == key for c in stage.calls) for stage in plan.stages)
-        rows.append(
-            Row(format_call(call, group=False), REGISTRY[call.name].kind.label, active, call.group)
-        )
+        rows.append(Row(format_call(call), REGISTRY[call.name].kind.label, active, call.group))
     return rows
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from optbench.methods.registry import REGISTRY, STAGE_ENDS
 from optbench.tasks.registry import DATASETS, TASKS
@@ -19,7 +21,8 @@ def methods_table() -> Table:
     entries = [(s.name, s) for s in REGISTRY.values()]
     entries += [(f":{s.name}", s) for s in STAGE_ENDS.values()]  # written after a stage
     for name, spec in entries:
-        table.add_row(name, spec.kind.value, _args(spec.defaults), spec.description, spec.paper)
+        cells = (name, spec.kind.value, _args(spec.defaults), spec.description, spec.paper)
+        table.add_row(*map(Text, cells))  # plain text: '[...]' is no style tag here
     return table
 
 
@@ -30,6 +33,6 @@ def tasks_table(data_dir: str | None = None) -> Table:
     found = {name: d.available(data_dir) for name, d in DATASETS.items()}
     for task in TASKS.values():
         data = DATASETS[task.dataset]
-        status = "[green]found[/]" if found[task.dataset] else f"[yellow]missing[/]: {data.hint}"
-        table.add_row(task.name, task.description, task.paper, status)
+        status = "[green]found[/]" if found[task.dataset] else f"[yellow]missing[/]: {escape(data.hint)}"
+        table.add_row(Text(task.name), Text(task.description), Text(task.paper), status)
     return table

@@ -154,11 +154,6 @@ def stage_starts_json(row: Any) -> list[dict[str, Any]]:
 def schedule_text(stored: str) -> str:
     """The Y/N table in one cell: ``SGD GE Y N Y; Adam GE N Y N; d LR N Y N``."""
     return "; ".join(
-        f"{row_label(r)} {r.kind_label} " + " ".join("Y" if a else "N" for a in r.active)
+        f"{r.label} {r.kind_label} " + " ".join("Y" if a else "N" for a in r.active)
         for r in schedule(stored)
     )
-
-
-def row_label(row: Row) -> str:
-    """A Y/N row's method, with its parameter group when it has one: ``Adam[hidden]``."""
-    return f"{row.label}[{row.group}]" if row.group else row.label

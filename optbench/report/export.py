@@ -102,9 +102,7 @@ def _md_schedule(row: Any, num: dict[str, Any]) -> list[str]:
     lines.append(_md_row(["method", "kind", *(f"S{i + 1}" for i in range(stages))]))
     lines.append(_md_row([":---", ":---", *([":---:"] * stages)]))
     for r in yn:
-        lines.append(
-            _md_row([_md(cells.row_label(r)), r.kind_label, *("Y" if a else "N" for a in r.active)])
-        )
+        lines.append(_md_row([_md(r.label), r.kind_label, *("Y" if a else "N" for a in r.active)]))
     return [*lines, ""]
 
 
@@ -211,9 +209,7 @@ def _tex_schedules(task: str, rows) -> list[str]:
         ]
         for r in yn:
             lines.append(
-                " & ".join(
-                    [tex(cells.row_label(r)), r.kind_label, *("Y" if a else "N" for a in r.active)]
-                )
+                " & ".join([tex(r.label), r.kind_label, *("Y" if a else "N" for a in r.active)])
                 + r" \\"
             )
         lines += [r"\bottomrule", r"\end{tabular}"]
@@ -302,7 +298,7 @@ def to_json(frame: pd.DataFrame, metric: Metric, alpha: float = ALPHA) -> str:
             entry["stage_starts"] = cells.stage_starts_json(row)
             entry["schedule"] = [
                 {
-                    "method": cells.row_label(r),
+                    "method": r.label,
                     "kind": r.kind_label,
                     "stages": ["Y" if a else "N" for a in r.active],
                 }

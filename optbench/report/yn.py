@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.table import Table
+from rich.text import Text
 
 from optbench.plan.model import Plan
 from optbench.plan.timeline import Row, schedule_rows
@@ -18,7 +19,8 @@ def yn_table(plan: Plan, title: str | None = None) -> Table:
     for i in range(len(plan.stages)):
         table.add_column(f"S{i + 1}", justify="center")
     for row in schedule_rows(plan):
-        table.add_row(row.label, row.kind_label, *("Y" if a else "N" for a in row.active))
+        # Text, not markup: rich would read a group such as ``[hidden]`` as a style tag
+        table.add_row(Text(row.label), row.kind_label, *("Y" if a else "N" for a in row.active))
     return table
 
 
