@@ -33,6 +33,7 @@ def tasks_table(data_dir: str | None = None) -> Table:
     found = {name: d.available(data_dir) for name, d in DATASETS.items()}
     for task in TASKS.values():
         data = DATASETS[task.dataset]
-        status = "[green]found[/]" if found[task.dataset] else f"[yellow]missing[/]: {escape(data.hint)}"
+        hint = escape(data.hint)
+        status = "[green]found[/]" if found[task.dataset] else f"[yellow]missing[/]: {hint}"
         table.add_row(Text(task.name), Text(task.description), Text(task.paper), status)
     return table
