@@ -28,3 +28,24 @@ def tiny_model():
         return model
 
     return build
+
+
+@pytest.fixture
+def loaded_after():
+    """``loaded_after(code)``: which of torch, sqlalchemy, pandas a fresh interpreter has
+    imported once ``code`` ran (a SystemExit from a CLI call counts as running)."""
+    import subprocess
+    import sys
+
+    def run(code: str, names=("torch", "sqlalchemy", "pandas")) -> list[str]:
+        script = (
+            f"import sys\ntry:\n    exec({code!r})\nexcept SystemExit as e:\n"
+            "    assert e.code in (0, None), e.code\n"
+            f"print(sorted(m for m in {tuple(names)!r} if m in sys.modules))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        return eval(out.stdout.strip().splitlines()[-1])
+
+    return run

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from typer.testing import CliRunner
 
@@ -17,15 +14,8 @@ def invoke(*args, **kw):
     return runner.invoke(app, list(args), catch_exceptions=False, **kw)
 
 
-def test_help_imports_no_heavy_library():
-    code = (
-        "import sys\n"
-        "from optbench.cli.app import app\n"
-        "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('torch', 'sqlalchemy', 'pandas') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+def test_help_imports_no_heavy_library(loaded_after):
+    assert loaded_after("from optbench.cli.app import app\napp(['--help'])") == []
 
 
 @pytest.mark.parametrize(
@@ -146,19 +136,12 @@ def test_cuda_on_a_machine_without_it_exits_2(tmp_path):
     assert "no CUDA device" in result.output
 
 
-def test_a_dry_run_does_not_load_torch(tmp_path):
+def test_a_dry_run_does_not_load_torch(tmp_path, loaded_after):
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(PLAN)
-    code = (
-        "import sys\n"
-        "from optbench.cli.app import app\n"
-        f"args = ['run', {str(plan_file)!r}, '--dry-run', '--db', {str(tmp_path / 'r.db')!r}]\n"
-        "try:\n    app(args)\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "print('torch' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "False"
+    args = ["run", str(plan_file), "--dry-run", "--db", str(tmp_path / "r.db")]
+    code = f"from optbench.cli.app import app\napp({args!r})"
+    assert loaded_after(code, names=("torch",)) == []
 
 
 def test_threads_sets_torchs_cpu_threads(tmp_path):
