@@ -11,7 +11,6 @@ from optbench.plan.parser import parse_plan
 from optbench.plan.timeline import (
     Row,
     carries_optimizer,
-    lr_clocks,
     lr_spans,
     schedule_rows,
     stage_epochs,
@@ -115,13 +114,6 @@ def test_lr_spans_tell_calls_apart_by_their_arguments() -> None:
     plan = parse_plan("(SGD+d+cos) | (Adam+d+cos(low=0.1))")
     d, cos, cos_low = Call("d"), Call("cos"), Call("cos", (("low", 0.1),))
     assert lr_spans(plan) == ({d: (0, 1), cos: (0, 0)}, {d: (0, 1), cos_low: (1, 1)})
-
-
-def test_lr_clocks_in_epochs() -> None:
-    plan = parse_plan("(SGD+cos) | (SGD+cos) | SGD | (SGD+cos)")
-    cos = Call("cos")
-    # 10 epochs over 4 stages: 3, 3, 2, 2.
-    assert lr_clocks(plan, 10) == ({cos: (0, 6)}, {cos: (0, 6)}, {}, {cos: (8, 2)})
 
 
 @pytest.mark.parametrize(

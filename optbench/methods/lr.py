@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from optbench.errors import BadInput
@@ -36,9 +36,6 @@ class Clock:
     def T(self) -> float:  # noqa: N802 - the papers' symbol
         """Span length in epochs."""
         return self.total / self.steps_per_epoch
-
-
-Factor = Callable[..., float]
 
 
 def decay(clock: Clock, base: float, *, rate: float) -> float:

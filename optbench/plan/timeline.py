@@ -3,7 +3,7 @@
 - ``stage_epochs``: how many epochs each stage gets (SPEC §2, [MS] equal split by default).
 - ``schedule_rows``: the Y/N schedule table, one row per method, one column per stage
   ([MS] Table 3).
-- ``lr_spans`` / ``lr_clocks``: the clock of an LR method runs over the contiguous stages
+- ``lr_spans``: the clock of an LR method runs over the contiguous stages
   in which the same call is active (its Y cells); a gap restarts it.
 - ``carries_optimizer``: whether the optimizer state crosses a stage boundary.
 """
@@ -122,19 +122,6 @@ def lr_spans(plan: Plan) -> tuple[dict[Call, tuple[int, int]], ...]:
             mine[call] = (first, last)
         spans.append(mine)
     return tuple(spans)
-
-
-def lr_clocks(plan: Plan, epochs: int) -> tuple[dict[Call, tuple[int, int]], ...]:
-    """``lr_spans`` in epochs: for each stage, each LR call mapped to ``(start, length)``,
-    the plan epoch at which its run of stages begins and the run's length in epochs (from
-    ``stage_epochs(plan, epochs)``). At plan epoch ``e`` the call's progress is
-    ``e - start`` out of ``length``."""
-    lengths = stage_epochs(plan, epochs)
-    starts = [sum(lengths[:i]) for i in range(len(lengths))]
-    return tuple(
-        {call: (starts[first], sum(lengths[first : last + 1])) for call, (first, last) in s.items()}
-        for s in lr_spans(plan)
-    )
 
 
 def _optimizer_calls(stage: Stage) -> tuple[Call, ...]:

@@ -7,8 +7,8 @@ from rich.text import Text
 
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.model import Plan
-from optbench.plan.timeline import stage_epochs
-from optbench.report.yn import yn_table
+from optbench.plan.timeline import schedule_rows, stage_epochs
+from optbench.report.yn import yn_box
 from optbench.train.schedule import lr_curve
 
 _BLOCKS = " ▁▂▃▄▅▆▇█"
@@ -41,7 +41,7 @@ def render_show(plan: Plan, epochs: int, steps_per_epoch: int) -> RenderableType
         Text.assemble(("plan  ", "bold"), format_plan(plan)),
         Text.assemble(("stored as  ", "bold"), format_plan(resolved)),
         Text.assemble(("epochs per stage  ", "bold"), " | ".join(map(str, lengths))),
-        yn_table(plan),
+        yn_box(schedule_rows(plan)),
         Text(f"learning rate ({steps_per_epoch} steps per epoch)", style="bold"),
         Text(text_curve(curve)),
     )

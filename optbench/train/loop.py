@@ -156,11 +156,13 @@ class _Run:
             mods = _modifiers(stage)
             if "polyak" in mods and polyak is None:
                 polyak = PolyakAverage(self.model)
-            live = [
-                plateaus.setdefault((t.name, t.first_stage), REGISTRY[t.name].load()(**t.kwargs))
-                for t in self.schedule.stages[si].terms
-                if t.stateful
-            ]
+            live = []
+            for t in self.schedule.stages[si].terms:
+                if t.stateful:  # one instance per span, built when the span begins
+                    key = (t.name, t.first_stage)
+                    if key not in plateaus:
+                        plateaus[key] = REGISTRY[t.name].load()(**t.kwargs)
+                    live.append(plateaus[key])
             if not self._stage(si, stage, mods, optimizers, live, polyak):
                 return Status.DIVERGED, None
         if polyak is not None:

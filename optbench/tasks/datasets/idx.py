@@ -17,8 +17,6 @@ from optbench.errors import DataMissing
 from optbench.tasks.data import Split
 from optbench.tasks.datasets.files import FASHION_MNIST, IDX_STEMS, MNIST, idx_file
 
-FASHION_MNIST_HINT = FASHION_MNIST.hint
-
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file; a wrong magic number or a short file raises DataMissing."""
