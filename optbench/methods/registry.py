@@ -44,6 +44,10 @@ class MethodSpec:
     needs_closure: bool = False  # GE: step(closure) re-evaluates the loss itself (DSA)
     stateful: bool = False  # LR: a class to build per span and feed each epoch (plateau)
     aliases: tuple[str, ...] = ()  # other spellings a plan may use; printed back as `name`
+    # Seeds stacked along a leading dimension train as if apart: the math is elementwise
+    # (GE, modifiers) or the same for every seed (LR). False: per-tensor reductions (the
+    # MAS variants) or a per-seed state (plateau, driven by each seed's validation loss).
+    stacks: bool = True
 
     def load(self) -> Any:
         """Import the entry's target (a class or function) on first use."""
@@ -57,10 +61,19 @@ _SGD_LIKE = ("SGD", "RMSprop")
 
 
 def _entries() -> list[MethodSpec]:
-    def ge(name, target, defaults, description, paper="[MS]", fixed=None, needs_closure=False):
+    def ge(
+        name,
+        target,
+        defaults,
+        description,
+        paper="[MS]",
+        fixed=None,
+        needs_closure=False,
+        stacks=True,
+    ):
         return MethodSpec(
             name, Kind.GE, description, paper, target, defaults=defaults, fixed=fixed or {},
-            needs_closure=needs_closure,
+            needs_closure=needs_closure, stacks=stacks,
         )  # fmt: skip
 
     adam = {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0}
@@ -92,14 +105,14 @@ def _entries() -> list[MethodSpec]:
         MethodSpec("exp", Kind.LR, "exponential decay gamma**epoch", "[ANN]", _LR + "exponential", {"gamma": 0.95}),
         MethodSpec("step", Kind.LR, "staircase: n equal levels, each gamma times the last (0.1 -> 0.01 -> 0.001)", "[ANN]", _LR + "staircase", {"gamma": 0.1, "levels": 3}),
         MethodSpec("warmup", Kind.LR, "linear warm-up from `start` to the base LR over the first `share` of the span", "[ANN]", _LR + "warmup", {"start": 0.01, "share": 0.1}),
-        MethodSpec("plateau", Kind.END, "end the stage when validation loss has not improved for `patience` epochs, after at most `max` epochs", "[MS]", "optbench.train.ends:Plateau", {"patience": 3, "max": 40}),
+        MethodSpec("plateau", Kind.END, "end the stage when validation loss has not improved for `patience` epochs, after at most `max` epochs", "[MS]", "optbench.train.ends:Plateau", {"patience": 3, "max": 40}, stacks=False),
         ge("AdaBound", pyopt + "AdaBound", adabound, "Adam with LR bounds converging to SGD's final_lr (Luo et al. 2019)", "[PWA]", fixed={"weight_decouple": False}),
         ge("AMSBound", pyopt + "AdaBound", adabound, "AdaBound on AMSGrad's running maximum of second moments", "[PWA]", fixed={"ams_bound": True, "weight_decouple": False}),
         ge("DSA", mod + "dsa:DSA", {"lr": 1.0, "eta0": -12.0, "beta1": 0.6, "beta2": 0.3}, "per-parameter step 2^eta adapted by a look-ahead gradient; lr scales the step", "[DSA]", needs_closure=True),
         ge("MAS", mix, mas, "Adam and SGD steps mixed: weight gamma on Adam, 1-gamma on SGD (Landro et al.)", "[MIX]", fixed={"variant": "mas"}),
-        ge("MASdc", mix, mas, "MAS, direction correction: SGD's direction where Adam agrees, else Adam's", "[MIX]", fixed={"variant": "direction_correction"}),
-        ge("MASvc", mix, mas, "MAS, vector combination: half of each tensor's rows by SGD, half by Adam", "[MIX]", fixed={"variant": "vector_combination"}),
-        ge("MASan", mix, mas, "MAS, Adam normalization: SGD's direction with Adam's step length", "[MIX]", fixed={"variant": "adam_normalization"}),
+        ge("MASdc", mix, mas, "MAS, direction correction: SGD's direction where Adam agrees, else Adam's", "[MIX]", fixed={"variant": "direction_correction"}, stacks=False),
+        ge("MASvc", mix, mas, "MAS, vector combination: half of each tensor's rows by SGD, half by Adam", "[MIX]", fixed={"variant": "vector_combination"}, stacks=False),
+        ge("MASan", mix, mas, "MAS, Adam normalization: SGD's direction with Adam's step length", "[MIX]", fixed={"variant": "adam_normalization"}, stacks=False),
         MethodSpec("avg", Kind.MODIFIER, "phase-wise exponential averaging, gamma = gamma0^(80/T), applied with BN re-estimation at the stage end", "[PWA]", mod + "averaging:PhaseAverage", {"gamma0": 0.9}),
         MethodSpec("polyak", Kind.MODIFIER, "mean of the epoch-end parameters, applied with BN re-estimation at the end of training", "[PWA]", mod + "averaging:PolyakAverage"),
         MethodSpec("LA", Kind.MODIFIER, "Lookahead: k fast steps, then slow weights += alpha*(fast - slow)", "[PWA]", mod + "modifiers:wrap_lookahead", {"k": 5, "alpha": 0.5}, aliases=("lookahead",)),
@@ -113,7 +126,7 @@ def _entries() -> list[MethodSpec]:
         MethodSpec("sgdr", Kind.LR, "cosine with warm restarts: periods T0*mult^i epochs, down to low*base", "[MS]", _LR + "cosine_restarts", {"T0": 10.0, "mult": 2.0, "low": 0.0}),
         MethodSpec("clr", Kind.LR, "cyclical triangular factor between low and 1, `period` epochs per cycle", "[MS]", _LR + "cyclical", {"low": 0.1, "period": 8.0}),
         MethodSpec("kRkD", Kind.LR, "[MS]'s conflict: k raises and k decreases of 1% per iteration, composed once per step", "[MS]", _LR + "conflict", {"k": 1}),
-        MethodSpec("plateau", Kind.LR, "ReduceLROnPlateau on validation loss: factor *= `factor` after `patience` epochs without improvement", "[MS]", _LR + "PlateauFactor", {"factor": 0.1, "patience": 10, "threshold": 1e-4, "min_factor": 0.0}, stateful=True),
+        MethodSpec("plateau", Kind.LR, "ReduceLROnPlateau on validation loss: factor *= `factor` after `patience` epochs without improvement", "[MS]", _LR + "PlateauFactor", {"factor": 0.1, "patience": 10, "threshold": 1e-4, "min_factor": 0.0}, stateful=True, stacks=False),
     ]  # fmt: skip
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 
 
 class Status(enum.Enum):
-    RUNNING = "running"
+    PENDING = "pending"  # planned, not claimed by a runner yet
+    RUNNING = "running"  # claimed by a runner, which holds a lease on it
     DONE = "done"
     FAILED = "failed"
     DIVERGED = "diverged"
@@ -18,13 +20,15 @@ class Status(enum.Enum):
 class EpochRecord:
     epoch: int  # 1-based
     stage: int  # 0-based index of the stage this epoch trained in
-    lr: float  # the LR in force at the epoch's last step (first GE group)
+    lr: float  # mean LR over the epoch's optimizer steps (first GE group)
     train_loss: float
     train_acc: float
     val_loss: float
     val_acc: float
     ms_per_batch: float
     s_per_epoch: float
+    lr_min: float = math.nan  # smallest and largest LR of the epoch's steps
+    lr_max: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -55,4 +59,5 @@ class RunRecord:
     error: str | None = None
     ms_per_batch: float | None = None  # warm-up (first epoch) excluded when possible
     s_per_epoch: float | None = None
+    seeds_per_pass: int = 1  # seeds trained together, stacked, in the pass of this run
     extra: dict[str, object] = field(default_factory=dict)  # numbers or lists of numbers
