@@ -15,10 +15,12 @@ import torch
 from torch import nn
 
 from benchmarks.common import interleaved, report
-from optbench.plan.canonical import resolve
+from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
 from optbench.tasks.registry import build_loader, build_model, get_task
-from optbench.train.loop import RunConfig, seed_everything, train_run
+from optbench.train.config import RunConfig, RunSpec
+from optbench.train.engine import train_pass
+from optbench.train.problems import Classification, seed_everything
 
 
 def hand_written(data, build, epochs: int, batch: int) -> float:
@@ -45,7 +47,8 @@ def hand_written(data, build, epochs: int, batch: int) -> float:
 
 
 def optbench_loop(data, build, epochs: int, batch: int, plan: str = "SGD(lr=0.01)") -> float:
-    record = train_run(resolve(parse_plan(plan)), "bench", 0, RunConfig(epochs, batch), data, build)
+    spec = RunSpec(format_plan(resolve(parse_plan(plan))), "bench", 0, RunConfig(epochs, batch))
+    (record,) = train_pass([spec], Classification(data, build))
     return record.ms_per_batch  # first epoch excluded, as above
 
 
