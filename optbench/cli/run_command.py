@@ -94,8 +94,9 @@ def _train(console, plan_file, planned, config, options: RunOptions) -> int:
     labels = {p.spec.key: p.label for p in planned}
     executor = LocalExecutor(config.device, config.threads, options.data_dir, options.stack_size)
     try:
-        states = store.plan_runs(plan_file.experiment, [p.spec for p in planned],
-                                 labels=labels, paper=getattr(plan_file, "paper", None))  # fmt: skip
+        paper = getattr(plan_file, "paper", None)
+        specs = [p.spec for p in planned]
+        states = store.plan_runs(plan_file.experiment, specs, labels=labels, paper=paper)
         todo = sum(1 for _, s in states if _trains(s, options.retry_diverged))
         console.print(
             f"[bold]{escape(plan_file.experiment)}[/]: {todo} runs to train, "
@@ -146,8 +147,11 @@ def _print_dry_run(console, experiment, planned, missing, config, options: RunOp
     for col in ("task", "plan", "seeds to run", "stored", "seeds train"):
         table.add_column(col)
     for (task, label), runs in groups.items():
-        run = [p.spec.seed for p in runs
-               if _trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)]  # fmt: skip
+        run = [
+            p.spec.seed
+            for p in runs
+            if _trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
+        ]
         stacks, why = stacking(runs[0].spec.plan, task, options.stack)
         how = "stacked in one pass" if stacks else f"separately: {why}"
         shown = ", ".join(map(str, run)) if run else "-"

@@ -16,6 +16,7 @@ starts over (its stored epochs are dropped).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
@@ -216,10 +217,10 @@ class Runner:
             with self._lock:
                 held = sorted(self._held)
             if held:
-                try:
+                # a failed renewal is not fatal: the next write to those runs says
+                # whether they are still this runner's
+                with contextlib.suppress(OptbenchError):
                     self.store.heartbeat(self.owner, held, self.lease_s)
-                except OptbenchError:
-                    pass  # the next write to those runs says whether they are still ours
 
     def _release_all(self, error: str) -> None:
         with self._lock:

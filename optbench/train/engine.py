@@ -292,9 +292,9 @@ def _epoch(state, objects: StageObjects, lr_table, problem, timer):
             for group in optimizer.param_groups:
                 group["lr"] = lrs[b]
         if objects.closure:
-            seen = []
+            seen: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-            def closure() -> torch.Tensor:
+            def closure(lo: int = lo, hi: int = hi, seen: list = seen) -> torch.Tensor:
                 objects.steppers[0].zero_grad(set_to_none=True)
                 loss, per_seed, predicted = problem.loss(model, order, lo, hi, generators)
                 loss.backward()
@@ -438,10 +438,10 @@ def snapshot(state: PassState, specs: Sequence[RunSpec]) -> dict[str, Any]:
         "stage_starts": list(state.stage_starts),
         "model": state.model.state_dict(),
         "steppers": [] if objects is None else [s.state_dict() for s in objects.steppers],
-        "average": None if objects is None or objects.average is None else objects.average.state_dict(),
+        "average": _state(None if objects is None else objects.average),
         "end": None if objects is None or objects.end is None else vars(objects.end).copy(),
         "plateaus": [[name, first, vars(p).copy()] for (name, first), p in state.plateaus.items()],
-        "polyak": None if state.polyak is None else state.polyak.state_dict(),
+        "polyak": _state(state.polyak),
         "generators": [g.get_state() for g in state.generators],
         "rng": torch.get_rng_state(),
         "records": [[asdict(r) for r in recs] for recs in state.records],
@@ -449,6 +449,10 @@ def snapshot(state: PassState, specs: Sequence[RunSpec]) -> dict[str, Any]:
         "errors": list(state.errors),
         "points": [[list(p) for p in pts] for pts in state.points],
     }  # fmt: skip
+
+
+def _state(averager: PhaseAverage | PolyakAverage | None) -> dict[str, Any] | None:
+    return None if averager is None else averager.state_dict()
 
 
 def _restore(state, ckpt, specs, plan, schedule, problem, batch_size) -> None:
