@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from optbench.errors import DataMissing, DeviceUnavailable
 from optbench.execute.planning import Planned, expand, stacking
+from optbench.execute.runner import trains
 from optbench.plan.planfile import load_plan_file
 from optbench.tasks.registry import DATASETS, get_task
 from optbench.train.config import RunConfig
@@ -96,8 +97,10 @@ def _train(console, plan_file, planned, config, options: RunOptions) -> int:
     try:
         paper = getattr(plan_file, "paper", None)
         specs = [p.spec for p in planned]
-        states = store.plan_runs(plan_file.experiment, specs, labels=labels, paper=paper)
-        todo = sum(1 for _, s in states if _trains(s, options.retry_diverged))
+        states = store.plan_runs(
+            plan_file.experiment, specs, labels=[p.label for p in planned], paper=paper
+        )
+        todo = sum(trains(s.status, options.retry_diverged) for s in states)
         console.print(
             f"[bold]{escape(plan_file.experiment)}[/]: {todo} runs to train, "
             f"{len(planned) - todo} already stored; {config.describe()}"
@@ -128,10 +131,6 @@ def _train(console, plan_file, planned, config, options: RunOptions) -> int:
     return 1 if failed else 0
 
 
-def _trains(status: Status, retry_diverged: bool) -> bool:
-    return status is not Status.DONE and (retry_diverged or status is not Status.DIVERGED)
-
-
 def _print_dry_run(console, experiment, planned, missing, config, options: RunOptions) -> None:
     from rich.table import Table
 
@@ -139,7 +138,7 @@ def _print_dry_run(console, experiment, planned, missing, config, options: RunOp
     groups: dict[tuple[str, str], list[Planned]] = {}
     for p in planned:
         groups.setdefault((p.spec.task, p.label), []).append(p)
-    todo = sum(_trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
+    todo = sum(trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
                for p in planned)  # fmt: skip
     table = Table(
         title=f"{experiment}: {todo} of {len(planned)} runs to train ({config.describe()})"
@@ -150,7 +149,7 @@ def _print_dry_run(console, experiment, planned, missing, config, options: RunOp
         run = [
             p.spec.seed
             for p in runs
-            if _trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
+            if trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
         ]
         stacks, why = stacking(runs[0].spec.plan, task, options.stack)
         how = "stacked in one pass" if stacks else f"separately: {why}"
@@ -172,6 +171,7 @@ def _stored_statuses(db: str | None, planned: Sequence[Planned]) -> dict[str, St
     except DatabaseMissing:
         return {}
     try:
-        return store.run_statuses([p.spec.key for p in planned])
+        stored = store.lookup([p.spec for p in planned])
     finally:
         store.close()
+    return {p.spec.key: s.status for p, s in zip(planned, stored, strict=True) if s is not None}

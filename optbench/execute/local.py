@@ -138,8 +138,7 @@ class LocalExecutor:
     def execute(self, jobs: Iterable[Job], runner: Runner) -> None:
         import torch
 
-        from optbench.errors import OptbenchError
-        from optbench.store.repository import ClaimLost
+        from optbench.errors import ClaimLost, OptbenchError
         from optbench.train.engine import train_pass
 
         torch.set_num_threads(self.threads)

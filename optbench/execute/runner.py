@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from optbench.errors import OptbenchError
 from optbench.execute.checkpoints import Checkpoints, Found
 from optbench.execute.planning import Planned, passes, stacking
+from optbench.store.repository import new_owner
 from optbench.train.config import RunSpec
 from optbench.train.record import EpochRecord, RunRecord, Status
 
@@ -35,9 +33,10 @@ LEASE_S = 120.0  # a claim lasts this long unless renewed
 HEARTBEAT_S = 30.0  # the claims are renewed this often
 
 
-def new_owner() -> str:
-    """This runner's name in the store: host, process and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def trains(status: Status, retry_diverged: bool = False) -> bool:
+    """Whether a run stored with ``status`` is (re)trained: not when done, nor when
+    diverged (a result) unless asked."""
+    return status is not Status.DONE and (retry_diverged or status is not Status.DIVERGED)
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ class Runner:
         progress: Progress | None = None,
     ) -> None:
         self.store, self.checkpoints = store, checkpoints
-        self.owner = owner or new_owner()
+        self.owner = owner or new_owner()  # host:pid:random
         self.width, self.stack, self.retry_diverged = width, stack, retry_diverged
         self.lease_s, self.heartbeat_s = lease_s, heartbeat_s
         self.progress = progress or Progress()
@@ -116,8 +115,8 @@ class Runner:
     # -- the whole run --------------------------------------------------------------------
 
     def train(self, planned: Sequence[Planned], states, executor) -> Summary:
-        """Claim and train every planned run not done yet; ``states`` are the runs' (id,
-        status) in the store, in the order of ``planned`` (``Store.plan_runs``).
+        """Claim and train every planned run not done yet; ``states`` are the runs as
+        stored (``Store.plan_runs``: id and status), in the order of ``planned``.
 
         A KeyboardInterrupt releases this runner's claims (the runs become interrupted
         and keep their checkpoints) and propagates.

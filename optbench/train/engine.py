@@ -220,11 +220,9 @@ def _train(state, plan, schedule, problem, batch_size, sink, specs) -> None:
         si, stage_objects = state.stage, state.objects
         layout = schedule.stages[si]
         wall = time.perf_counter()
-        lr_table = [
-            schedule.epoch_lrs(si, state.epoch_in_stage, base, state.taken, _live(state))
-            for _, base in stage_objects.optimizers
-        ]
-        losses, predictions, elapsed, order = _epoch(state, stage_objects, lr_table, problem, timer)
+        lr_table, losses, predictions, elapsed, order = _epoch(
+            state, stage_objects, schedule, problem, timer
+        )
         train_loss, train_acc = problem.epoch_stats(order, losses, predictions)
         for i in state.training:
             if not math.isfinite(train_loss[i]):
@@ -277,15 +275,22 @@ def _train(state, plan, schedule, problem, batch_size, sink, specs) -> None:
         sink.checkpoint(lambda: snapshot(state, specs))
 
 
-def _epoch(state, objects: StageObjects, lr_table, problem, timer):
-    """One pass over the training data; per-step values stay on the device."""
+def _epoch(state, objects: StageObjects, schedule: Schedule, problem, timer):
+    """One pass over the training data: the LR of each step laid out from the schedule
+    once [MS §4.2], then the steps; per-step values stay on the device. Returns the LR
+    table, the per-step losses and predictions, the timed seconds and the data order."""
     model, generators = state.model, state.generators
+    model.train()
+    timer.start()
+    live = _live(state)
+    lr_table = [
+        schedule.epoch_lrs(state.stage, state.epoch_in_stage, base, state.taken, live)
+        for _, base in objects.optimizers
+    ]
     order = problem.order(generators, is_stack(model))
     batch = objects.batch_size
     losses: list[torch.Tensor] = []
     predictions: list[torch.Tensor] = []
-    model.train()
-    timer.start()
     for b in range(len(lr_table[0])):
         lo, hi = b * batch, (b + 1) * batch
         for (optimizer, _), lrs in zip(objects.optimizers, lr_table, strict=True):
@@ -313,7 +318,7 @@ def _epoch(state, objects: StageObjects, lr_table, problem, timer):
         losses.append(per_seed)
         predictions.append(predicted)
     timer.stop()
-    return losses, predictions, timer.elapsed_s(), order
+    return lr_table, losses, predictions, timer.elapsed_s(), order
 
 
 def _enter(state: PassState, plan: Plan, schedule: Schedule, problem, batch_size: int) -> None:

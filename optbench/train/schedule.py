@@ -134,9 +134,27 @@ class Schedule:
         taken: Sequence[int],
         live: Mapping[TermKey, float] | None = None,
     ) -> list[float]:
-        """The LR of every optimizer step of one epoch: base × ``factor`` per step."""
+        """The LR of every optimizer step of one epoch: base × ``factor`` per step, with
+        each term's clock laid out once for the epoch."""
         steps = self.stages[stage].steps_per_epoch
-        return [base * self.factor(stage, epoch, b, base, taken, live) for b in range(steps)]
+        factors = [1.0] * steps
+        for term in self.stages[stage].terms:
+            if term.fn is None:
+                value = (live or {}).get(term.key, 1.0)
+                factors = [f * value for f in factors]
+                continue
+            first = self.clock(term, stage, epoch, 0, taken)
+            fn, kwargs, spe = term.fn, term.kwargs, first.steps_per_epoch
+            factors = [
+                f
+                * fn(
+                    Clock(first.step + b, first.total, spe, first.t + b / spe, first.T),
+                    base,
+                    **kwargs,
+                )
+                for b, f in enumerate(factors)
+            ]
+        return [base * f for f in factors]
 
 
 def base_lrs(plan: Plan) -> tuple[float, ...]:
