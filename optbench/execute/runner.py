@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -148,6 +150,7 @@ class Runner:
         for (plan, task, config), runs in groups.items():
             stacks, _ = stacking(plan, task, self.stack)
             size = self.width(task, config.batch_size) if stacks else 1
+            self._reclaim_from_dead_runners([i for _, i in runs])
             for start in range(0, len(runs), size):
                 chunk = runs[start : start + size]
                 claimed = set(self.store.claim([i for _, i in chunk], self.owner, self.lease_s,
@@ -221,11 +224,31 @@ class Runner:
                 with contextlib.suppress(OptbenchError):
                     self.store.heartbeat(self.owner, held, self.lease_s)
 
+    def _reclaim_from_dead_runners(self, run_ids: list[int]) -> None:
+        """Runs held by a runner process of this machine that no longer exists (killed,
+        crashed) lose their claim at once, rather than when their lease runs out."""
+        host = socket.gethostname()
+        for owner in self.store.running_owners(run_ids):
+            name, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if name == host and pid.isdigit() and not _alive(int(pid)):
+                self.store.expire(owner)
+
     def _release_all(self, error: str) -> None:
         with self._lock:
             held, self._held = sorted(self._held), set()
         if held:
             self.store.release(held, self.owner, error)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def serialize(state: dict) -> bytes:
