@@ -52,7 +52,7 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
         cluster = connect(options.address)
     try:
         if cluster is not None:
-            device = cluster.device(options.device)
+            device = cluster.device(options.device, options.threads)
         else:
             device = resolve_device(options.device, probe_only=options.dry_run)
         config = RunConfig(options.epochs or plan_file.epochs, plan_file.batch_size, device,

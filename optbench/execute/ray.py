@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from optbench.errors import BadInput, ClaimLost, DeviceUnavailable, OptbenchError
+from optbench.errors import BadInput, ClaimLost, ClusterLost, DeviceUnavailable, OptbenchError
 from optbench.execute.runner import Job, Runner, serialize
 from optbench.train.config import RunSpec
 from optbench.train.engine import Sink
@@ -85,15 +85,19 @@ class Cluster:
     def node_resources(self) -> list[dict[str, float]]:
         return [n["Resources"] for n in import_ray().nodes() if n.get("Alive")]
 
-    def device(self, requested: str) -> str:
+    def device(self, requested: str, threads: int = 1) -> str:
         """``auto`` -> cuda when any node of the cluster has a GPU, else cpu; ``cuda`` on a
-        cluster without one is ``DeviceUnavailable``."""
+        cluster without one is ``DeviceUnavailable``; ``BadInput`` when no node has what
+        one pass needs (``pass_resources``)."""
         gpus = self.resources().get("GPU", 0)
-        if requested == "auto":
-            return "cuda" if gpus > 0 else "cpu"
-        if requested == "cuda" and gpus <= 0:
+        device = ("cuda" if gpus > 0 else "cpu") if requested == "auto" else requested
+        if device == "cuda" and gpus <= 0:
             raise DeviceUnavailable(f"--device cuda: {self.describe()} has no GPU")
-        return requested
+        if not any(fits(node, device, threads) for node in self.node_resources()):
+            need = f"{max(1, threads)} CPUs" + (" and a GPU" if device == "cuda" else "")
+            raise BadInput(f"a pass needs {need} on one node; no node of {self.describe()} "
+                           "has that")  # fmt: skip
+        return device
 
     def describe(self) -> str:
         where = f"at {self.address}" if self.address else "started on this machine"
@@ -105,6 +109,20 @@ class Cluster:
         if self.owned:
             import_ray().shutdown()
             self.owned = False
+
+
+def pass_resources(device: str, threads: int) -> dict[str, float]:
+    """What one pass asks of a node: ``threads`` CPUs (at least one), and a GPU on cuda."""
+    need: dict[str, float] = {"num_cpus": max(1, threads)}
+    if device == "cuda":
+        need["num_gpus"] = 1
+    return need
+
+
+def fits(node: dict[str, float], device: str, threads: int) -> int:
+    """How many passes a node with resources ``node`` runs at once."""
+    n = int(node.get("CPU", 0) // max(1, threads))
+    return min(n, int(node.get("GPU", 0))) if device == "cuda" else n
 
 
 def connect(address: str | None = None) -> Cluster:
@@ -296,33 +314,15 @@ class RayExecutor:
         self._submitted = 0
         self._relay = None
         self._runner: Runner | None = None
-        self._task = self.ray.remote(**self.resources(), max_retries=max_retries)(optbench_pass)
+        need = pass_resources(device, threads)
+        self._task = self.ray.remote(**need, max_retries=max_retries)(optbench_pass)
 
     # -- resources ------------------------------------------------------------------------
 
-    def resources(self) -> dict[str, float]:
-        """What one pass asks of a node: a GPU on cuda, and ``threads`` CPUs."""
-        need: dict[str, float] = {"num_cpus": max(1, self.threads)}
-        if self.device == "cuda":
-            need["num_gpus"] = 1
-        return need
-
     def slots(self) -> int:
         """How many passes the cluster runs at once (at least one)."""
-        return max(1, sum(self._fits(node) for node in self.cluster.node_resources()))
-
-    def _fits(self, node: dict[str, float]) -> int:
-        fits = int(node.get("CPU", 0) // max(1, self.threads))
-        if self.device == "cuda":
-            fits = min(fits, int(node.get("GPU", 0)))
-        return fits
-
-    def check(self) -> None:
-        """``BadInput`` when no node of the cluster can ever run a pass."""
-        if not any(self._fits(n) for n in self.cluster.node_resources()):
-            need = f"{max(1, self.threads)} CPUs" + (" and a GPU" if self.device == "cuda" else "")
-            raise BadInput(f"a pass needs {need} on one node; no node of "
-                           f"{self.cluster.describe()} has that")  # fmt: skip
+        nodes = self.cluster.node_resources()
+        return max(1, sum(fits(n, self.device, self.threads) for n in nodes))
 
     def width(self, task_name: str, batch_size: int) -> int:
         """Seeds per stacked pass: ``--stack-size`` when given, else measured on a worker
@@ -332,7 +332,7 @@ class RayExecutor:
         key = (task_name, batch_size)
         if key not in self.widths:
             nodes = self.cluster.node_resources()
-            sharing = max([self._fits(n) for n in nodes] or [1])
+            sharing = max([fits(n, self.device, self.threads) for n in nodes] or [1])
             options = {"num_gpus": 1} if self.device == "cuda" else {"num_cpus": 0}
             ref = self.ray.remote(**options)(stack_width).remote(
                 task_name, batch_size, self.device, self.data_dir, self.cluster.remote, sharing
@@ -345,9 +345,9 @@ class RayExecutor:
     def execute(self, jobs: Iterable[Job], runner: Runner) -> None:
         """Train every job, keeping the cluster full; returns when all have ended."""
         ray = self.ray
-        self.check()
+        self.cluster.device(self.device, self.threads)  # a node can run a pass
         self._runner = runner
-        self._relay = ray.remote(num_cpus=0)(Relay).options(**self._near_driver()).remote()
+        self._relay = ray.remote(num_cpus=0)(Relay).options(**self._beside_driver()).remote()
         try:
             for job in jobs:  # the runner claims each job's runs as it is taken
                 self._submit(job)
@@ -360,30 +360,31 @@ class RayExecutor:
             # store what the passes reported before the interrupt; the interrupt is what
             # the user sees, whatever goes wrong here
             with contextlib.suppress(Exception):
-                self._apply(ray.get(self._relay.drain.remote(), timeout=10))
+                self._apply(self._ask_relay("drain"))
             raise
         except BaseException:
             self._cancel_all()
             raise
         finally:
-            ray.kill(self._relay)
+            with contextlib.suppress(Exception):  # gone with its node
+                ray.kill(self._relay)
             self._relay, self._runner = None, None
             self._flights.clear()
 
-    def _near_driver(self) -> dict[str, Any]:
+    def _beside_driver(self) -> dict[str, Any]:
+        """The relay lives on the driver's node: it dies only with the driver."""
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         node = self.ray.get_runtime_context().get_node_id()
-        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=False)}
 
     def _submit(self, job: Job) -> None:
-        ray = self.ray
         number, self._submitted = self._submitted, self._submitted + 1
         flight = Flight(number, job, records=[[] for _ in job.specs])
         resume = job.load_resume()
         if resume is not None:
             flight.records = [[EpochRecord(**r) for r in recs] for recs in resume["records"]]
-            ray.get(self._relay.hold.remote(number, serialize(resume)))
+            self._ask_relay("hold", number, serialize(resume))
         own_data = self.cluster.remote
         flight.ref = self._task.remote(self._relay, number, job.specs, self.data_dir, own_data)
         self._flights[number] = flight
@@ -401,9 +402,15 @@ class RayExecutor:
                 ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         else:
             time.sleep(timeout)
-        self._apply(ray.get(self._relay.drain.remote()))
+        self._apply(self._ask_relay("drain"))
         for ref in ready:
             self._settle(self._running.pop(ref))
+
+    def _ask_relay(self, method: str, *args: Any) -> Any:
+        try:
+            return self.ray.get(getattr(self._relay, method).remote(*args))
+        except self.ray.exceptions.RayError as e:  # the relay's node, the driver's, went away
+            raise ClusterLost(f"lost the Ray cluster: {_first_line(e)}") from None
 
     def _wait_for(self, ref) -> Any:
         """``ray.get(ref)``, applying the passes' messages while it waits."""
