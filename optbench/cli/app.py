@@ -56,7 +56,9 @@ def reports_errors(fn: F) -> F:
             from rich.console import Console
             from rich.markup import escape
 
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(e))}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(str(e))}"
+            )
             raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
