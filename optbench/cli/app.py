@@ -281,9 +281,9 @@ def plot_lr(
 @reports_errors
 def plot_track(
     expressions: Annotated[list[str], typer.Argument(help="Plan expressions, e.g. 'Adam'.")],
-    problem: Annotated[str, typer.Option(help="Toy problem: quadratic or sum-of-four.")] = (
-        "quadratic"
-    ),
+    problem: Annotated[
+        str, typer.Option(help="Toy problem: quadratic, quadratic-b95 or sum-of-four.")
+    ] = "quadratic",
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 100,
     out: ImageOption = Path("track.png"),
 ) -> None:
