@@ -49,3 +49,18 @@ def loaded_after():
         return eval(out.stdout.strip().splitlines()[-1])
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dataset_cache(tmp_path_factory):
+    """Cached dataset arrays go to a folder of the test session, not the user's cache
+    (subprocesses inherit it through the environment)."""
+    import os
+
+    before = os.environ.get("OPTBENCH_CACHE")
+    os.environ["OPTBENCH_CACHE"] = str(tmp_path_factory.mktemp("optbench-cache"))
+    yield
+    if before is None:
+        del os.environ["OPTBENCH_CACHE"]
+    else:
+        os.environ["OPTBENCH_CACHE"] = before

@@ -56,7 +56,9 @@ def reports_errors(fn: F) -> F:
             from rich.console import Console
             from rich.markup import escape
 
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(e))}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(str(e))}"
+            )
             raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -279,9 +281,9 @@ def plot_lr(
 @reports_errors
 def plot_track(
     expressions: Annotated[list[str], typer.Argument(help="Plan expressions, e.g. 'Adam'.")],
-    problem: Annotated[str, typer.Option(help="Toy problem: quadratic or sum-of-four.")] = (
-        "quadratic"
-    ),
+    problem: Annotated[
+        str, typer.Option(help="Toy problem: quadratic, quadratic-b95 or sum-of-four.")
+    ] = "quadratic",
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 100,
     out: ImageOption = Path("track.png"),
 ) -> None:
