@@ -5,6 +5,21 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tests train as ``optbench run`` does by default: on one CPU thread (reproducible,
+    and fast on small models however loaded the machine is)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_split():
     import torch

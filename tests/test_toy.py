@@ -166,13 +166,24 @@ def test_unknown_problem_names_the_valid_ones():
     assert "'rosenbrock'" in str(error.value)
 
 
-@pytest.mark.parametrize(
-    ("plan", "named"),
-    [("SGD+avg", "'avg'"), ("SGD | SGD+polyak", "'polyak'"), ("SGD:plateau", "'plateau'")],
-)
-def test_unsupported_parts_of_a_plan_are_named(plan, named):
-    with pytest.raises(BadInput, match=named):
-        run_toy(plan, "quadratic", 6)
+def test_every_part_of_a_plan_runs_on_a_toy_problem():
+    # one engine: averaging, stage ends and plateau LR work on the objective as on data
+    for plan in ("SGD(lr=0.0005)+avg", "SGD(lr=0.0005) | SGD(lr=0.0005)+polyak",
+                 "SGD(lr=0.0005):plateau(patience=1, max=3) | Adam",
+                 "SGD(lr=0.0005)+plateau(patience=0)"):  # fmt: skip
+        run = run_toy(plan, "quadratic", 6)
+        assert not run.diverged and len(run.trajectory) == len(run.losses)
+
+
+def test_phase_averaging_on_a_toy_problem_ends_on_the_weighted_mean_of_its_points():
+    steps, gamma = 4, 0.9 ** (80 / 4)
+    plain = run_toy("SGD(lr=0.0005)", "quadratic", steps)
+    averaged = run_toy("SGD(lr=0.0005)+avg", "quadratic", steps)
+    points = plain.trajectory[1:]
+    weights = [(1 - gamma) / (1 - gamma**steps) * gamma ** (steps - t) for t in range(1, steps + 1)]
+    expected = tuple(sum(w * p[k] for w, p in zip(weights, points, strict=True)) for k in (0, 1))
+    assert averaged.trajectory[:-1] == plain.trajectory[:-1]
+    assert averaged.trajectory[-1] == pytest.approx(expected)
 
 
 def test_full_and_lookahead_are_accepted():

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optbench.errors import BadInput
 from optbench.methods.registry import REGISTRY, STAGE_ENDS, Kind
@@ -125,16 +125,20 @@ def lr_spans(plan: Plan) -> tuple[dict[Call, tuple[int, int]], ...]:
 
 
 def _optimizer_calls(stage: Stage) -> tuple[Call, ...]:
+    """The stage's GE methods and options, resolved, with ``lr`` left out: a new LR is
+    applied to a running optimizer, as torch's schedulers do."""
     kinds = (Kind.GE, Kind.GE_OPTION)
     calls = [resolve_call(c) for c in stage.calls if REGISTRY[c.name].kind in kinds]
-    return sort_calls(calls)
+    return sort_calls(replace(c, args=tuple(a for a in c.args if a[0] != "lr")) for c in calls)
 
 
 def carries_optimizer(prev: Stage, nxt: Stage) -> bool:
     """True when ``nxt`` keeps ``prev``'s optimizer state: its GE methods and GE options,
-    with their groups and arguments (resolved with the catalogue's defaults), are the
-    same as ``prev``'s, so ``SGD | SGD | SGD`` is one long SGD run [MS]. LR methods and
-    modifiers do not count. False means a fresh optimizer.
+    with their groups and arguments other than ``lr`` (resolved with the catalogue's
+    defaults), are the same as ``prev``'s. ``SGD | SGD | SGD`` is one long SGD run [MS];
+    ``(SGD(lr=0.1)+M):80 | (SGD(lr=0.01)+M):40`` is one momentum-SGD run whose LR drops
+    at epoch 80 [PWA], the momentum buffer going on. LR methods and modifiers do not
+    count. False means a fresh optimizer.
 
     Pass stages of a plan resolved with the plan file's defaults when there are any;
     written arguments already present are kept as they are.
