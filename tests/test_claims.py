@@ -352,3 +352,19 @@ def test_release_hands_runs_back_as_interrupted_with_their_epochs(store: Store) 
     assert r["finished_at"] is not None and len(store.epoch_rows(run_ids=[ids[0]])) == 1
     assert row(store, ids[2])["status"] == "running"  # B's run is not A's to release
     assert store.claim(ids, "C") == sorted(ids[:2])
+
+
+def test_add_epochs_many_stores_a_stacked_pass_in_one_transaction(store: Store) -> None:
+    ids = [p.id for p in store.plan_runs("exp", specs(4))]
+    store.claim(ids[:3], "A")
+    store.claim(ids[3:], "B")
+    store.add_epochs(ids[0], "A", [epoch(1)])
+    lost = store.add_epochs_many(
+        "A", {run_id: [epoch(1, stage=1), epoch(2, stage=1)] for run_id in ids}
+    )
+    assert lost == [ids[3]]  # B's run: left out, not an error
+    got = {(e["run_id"], e["epoch"], e["stage"]) for e in store.epoch_rows()}
+    assert got == {(i, n, 1) for i in ids[:3] for n in (1, 2)}  # epoch 1 of ids[0] replaced
+    with pytest.raises(ValueError, match="repeats"):
+        store.add_epochs_many("A", {ids[0]: [epoch(3), epoch(3)]})
+    assert store.add_epochs_many("A", {}) == []
