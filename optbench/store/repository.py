@@ -389,6 +389,35 @@ class Store:
 
         return self._transaction(body)
 
+    def running_owners(self, run_ids: Sequence[int]) -> list[str]:
+        """The owners of the running runs among ``run_ids``, sorted (for a runner to find
+        claims held by runner processes that no longer exist)."""
+        ids = sorted(set(run_ids))
+        owners: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(ids, _IN_CHUNK):
+                owners |= set(
+                    conn.execute(
+                        select(_runs.c.owner).where(
+                            _runs.c.id.in_(chunk),
+                            _runs.c.status == Status.RUNNING.value,
+                            _runs.c.owner.is_not(None),
+                        )
+                    ).scalars()
+                )
+        return sorted(owners)
+
+    def expire(self, owner: str) -> int:
+        """End the leases of every run ``owner`` holds now, so that they are claimable at
+        once: for a runner known to be dead (its process is gone). Returns how many."""
+
+        def body(conn: Connection) -> int:
+            return conn.execute(
+                update(_runs).where(*_held_by(owner)).values(lease_until=self._now(-1.0))
+            ).rowcount
+
+        return self._transaction(body)
+
     def truncate_epochs(self, run_id: int, owner: str, keep_through: int) -> int:
         """Delete the epoch rows after epoch ``keep_through`` (1-based; 0 deletes all) of a
         run ``owner`` holds: a run resumed from the checkpoint of that epoch retrains the
