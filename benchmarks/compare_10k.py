@@ -30,6 +30,7 @@ from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
 from optbench.report import cells
 from optbench.report.labels import short_label
+from optbench.store import run_key
 from optbench.store.engine import open_store
 from optbench.store.models import Base
 
@@ -68,6 +69,7 @@ def build(path: Path, tasks: int, plans: int, seeds: int, epochs: int) -> int:
                 runs.append(
                     {
                         "id": run_id,
+                        "run_key": run_key(plan, f"task-{t}", seed, "bench"),
                         "plan": plan,
                         "task": f"task-{t}",
                         "seed": seed,
