@@ -65,10 +65,16 @@ def short_label(stored: str) -> str:
     return format_plan(strip_defaults(parse_plan(stored)))
 
 
-def group_label(stored: str, labels: Iterable[str | None]) -> str:
+def group_label(stored: str, labels: Iterable[str | frozenset[str] | None]) -> str:
     """The name of a stored plan in a report: the label its runs' links carry when they
-    all agree (links without a label do not count), else ``short_label``."""
-    written = {label for label in labels if isinstance(label, str) and label}
+    all agree (links without a label do not count), else ``short_label``. A run linked
+    with several labels gives them as a frozenset."""
+    written: set[str] = set()
+    for label in labels:
+        if isinstance(label, str) and label:
+            written.add(label)
+        elif isinstance(label, frozenset):
+            written |= label
     return next(iter(written)) if len(written) == 1 else short_label(stored)
 
 

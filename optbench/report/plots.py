@@ -28,6 +28,7 @@ from optbench.errors import BadInput, OptbenchError
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
 from optbench.plan.timeline import stage_epochs
+from optbench.report import configs
 from optbench.report.labels import short_label
 from optbench.train.schedule import lr_curve
 
@@ -122,7 +123,10 @@ def plot_curves(
         raise BadInput("no finished runs with epochs to plot: train some with 'optbench run'")
     if "config" not in frame:
         frame = frame.assign(config="")
-    panels = sorted(frame.groupby(["task", "config_hash"], sort=True), key=lambda kv: kv[0])
+    panels = sorted(
+        frame.groupby(["task", "config_hash"], sort=True),
+        key=lambda kv: (kv[0][0], configs.order(kv[1].iloc[0].to_dict())),
+    )
     figure = Figure(figsize=(8, 3.6 * len(panels)), layout="constrained")
     axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     for ax, ((task, _), per_panel) in zip(axes, panels, strict=True):

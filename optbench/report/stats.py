@@ -299,13 +299,13 @@ def _labels(frame: pd.DataFrame, out: pd.DataFrame, keys: list[str]) -> list[str
     """Per group, the label its runs' links agree on, else the plan's short label; a label
     that two plans of one (task, configuration) would share is replaced by the short
     labels, so that no two rows of a table read the same."""
-    written: dict[tuple, set[str]] = {}
+    written: dict[tuple, list] = {}
     if "label" in frame:
         known = frame[frame["label"].notna()]
         for key, label in zip(
             zip(*(known[c] for c in keys), strict=True), known["label"], strict=True
         ):
-            written.setdefault(key, set()).add(str(label))
+            written.setdefault(key, []).append(label)
     labels = [
         group_label(plan, written.get((task, config, plan), ()))
         for task, config, plan in zip(out["task"], out["config_hash"], out["plan"], strict=True)

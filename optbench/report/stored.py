@@ -40,9 +40,10 @@ def check_task(store, rows: list[dict], experiment: str | None, task: str | None
     )
 
 
-def link_labels(store) -> dict[int, str | None]:
-    """Per run id, the label its experiment links agree on (None when they disagree or
-    none has one): how a run is named without an experiment filter."""
+def link_labels(store) -> dict[int, str | frozenset[str]]:
+    """Per run id, the label its experiment links carry: one text when they agree, the
+    set of them when they do not (``labels.group_label`` then names the plan by its short
+    label); runs whose links have none are left out."""
     from sqlalchemy import select
 
     from optbench.store.models import Base
@@ -55,7 +56,7 @@ def link_labels(store) -> dict[int, str | None]:
         for run_id, label in conn.execute(select(links.c.run_id, links.c.label)):
             if label:
                 seen.setdefault(run_id, set()).add(label)
-    return {run_id: next(iter(labels)) if len(labels) == 1 else None
+    return {run_id: next(iter(labels)) if len(labels) == 1 else frozenset(labels)
             for run_id, labels in seen.items()}  # fmt: skip
 
 
@@ -68,7 +69,7 @@ def run_rows(
     check: bool = True,
 ) -> list[dict[str, Any]]:
     """Run rows (every status by default) with ``label``: from the experiment's links
-    when filtered by experiment, else the label every link of the run agrees on.
+    when filtered by experiment, else ``link_labels``.
     ``check``: an experiment that does not exist is ``BadInput`` naming those that do."""
     if check:
         check_experiment(store, experiment)
