@@ -14,9 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from optbench.plan.parser import parse_plan
 from optbench.plan.timeline import Row, schedule_rows
-from optbench.report.labels import readable, strip_defaults, text_schedule
+from optbench.report.labels import parsed, strip_defaults, text_schedule
 from optbench.report.metrics import Metric
 from optbench.report.stats import COUNTED
 
@@ -134,18 +133,20 @@ def highlighted(row: Any) -> bool:
 def schedule(stored: str) -> tuple[Row, ...]:
     """The Y/N schedule table [MS Table 3] of a stored plan, defaults not spelled out; for
     a plan this optbench no longer parses, read from its text (``text_schedule``)."""
-    if not readable(stored):
+    plan = parsed(stored)
+    if plan is None:
         return text_schedule(stored)
-    return tuple(schedule_rows(strip_defaults(parse_plan(stored))))
+    return tuple(schedule_rows(strip_defaults(plan)))
 
 
 @lru_cache(maxsize=4096)
 def ends_early(stored: str) -> bool:
     """Whether a stage of the plan may end early (an end condition such as plateau); for a
     plan this optbench no longer parses, whether any stage has a written end or length."""
-    if not readable(stored):
+    plan = parsed(stored)
+    if plan is None:
         return ":" in stored
-    return any(stage.until is not None for stage in parse_plan(stored).stages)
+    return any(stage.until is not None for stage in plan.stages)
 
 
 def stage_note(row: Any) -> str | None:

@@ -64,7 +64,7 @@ class Section:
     task: str
     config: str  # the configuration in words
     config_hash: str
-    frame: pd.DataFrame  # ``summarize`` rows, ranked
+    rows: list  # ``summarize`` rows (named tuples), ranked
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,14 @@ def build_report(
     paper cells count)."""
     metric = metric if isinstance(metric, Metric) else get_metric(metric)
     frame = summarize(rows, metric, epochs, alpha)
-    sections = [
-        Section(str(t), str(part["config"].iloc[0]), str(h), part)
-        for (t, h), part in frame.groupby(["task", "config_hash"], sort=False)
-    ]
+    sections: list[Section] = []
+    for row in frame.itertuples():  # sorted by task, then configuration
+        if not sections or (sections[-1].task, sections[-1].config_hash) != (
+            row.task,
+            row.config_hash,
+        ):
+            sections.append(Section(row.task, row.config, row.config_hash, []))
+        sections[-1].rows.append(row)
     not_run: dict[str, list[PaperCell]] = {}
     for cell in paper_values.not_run(frame, paper, metric, task):
         not_run.setdefault(cell.task, []).append(cell)
@@ -129,7 +133,7 @@ def build_report(
 def ranked_texts(section: Section, metric: Metric) -> list[tuple[object, dict, dict]]:
     """(row, numbers, texts) per plan of a section, in ranked order."""
     out = []
-    for row in section.frame.itertuples():
+    for row in section.rows:
         num = cells.numbers(row, metric)
         text = cells.texts(num, metric)
         text["plan"] = row.label
@@ -197,7 +201,7 @@ def footnotes(checks: Sequence[PaperCheck]) -> dict[str, int]:
 
 
 def section_checks(report: Report, section: Section) -> list[PaperCheck]:
-    return [c for row in section.frame.itertuples() for c in report.checks_of(row)]
+    return [c for row in section.rows for c in report.checks_of(row)]
 
 
 def paper_caption(report: Report) -> str:
@@ -281,14 +285,14 @@ def render_report(report: Report) -> RenderableType:
             parts.append(ranked_table(section, metric, report.alpha))
             parts += [
                 Text(f"{row.label}: {note}")
-                for row in section.frame.itertuples()
+                for row in section.rows
                 if (note := cells.stage_note(row))
             ]
             if (table := paper_table(report, section)) is not None:
                 parts.append(table)
             blocks = [
                 yn_box(cells.schedule(row.plan), title=f"{_pos(row)} {row.label}")
-                for row in section.frame.itertuples()
+                for row in section.rows
             ]
             parts.append(SideBySide(blocks))
             parts.append(Text(""))

@@ -47,22 +47,28 @@ def strip_defaults(plan: Plan) -> Plan:
 
 
 @lru_cache(maxsize=4096)
+def parsed(stored: str) -> Plan | None:
+    """The stored plan parsed, or None when this optbench no longer parses it (a method
+    or an argument left the catalogue). Cached: reports name the same plans many times."""
+    try:
+        return parse_plan(stored)
+    except OptbenchError:
+        return None
+
+
 def readable(stored: str) -> bool:
     """Whether this optbench still parses the stored plan (its methods and arguments)."""
-    try:
-        parse_plan(stored)
-    except OptbenchError:
-        return False
-    return True
+    return parsed(stored) is not None
 
 
 @lru_cache(maxsize=4096)
 def short_label(stored: str) -> str:
     """``SGD(lr=0.01, weight_decay=0.0) | ...`` -> ``SGD | ...``; a plan this optbench no
     longer parses is shown as stored."""
-    if not readable(stored):
+    plan = parsed(stored)
+    if plan is None:
         return " ".join(stored.split())
-    return format_plan(strip_defaults(parse_plan(stored)))
+    return format_plan(strip_defaults(plan))
 
 
 def group_label(stored: str, labels: Iterable[str | frozenset[str] | None]) -> str:

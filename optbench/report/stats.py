@@ -76,6 +76,8 @@ COLUMNS = [
     *COUNTED,
 ]
 ALPHA = 0.05
+# the run columns summarize reads (besides task, config hash and plan)
+_READ = ("id", "accuracy", "loss", "f1", "precision", "recall", "ms_per_batch", "s_per_epoch")
 # Two values closer than this (relative to their size, and at least 1e-12 apart in
 # absolute terms) are equal: far above the rounding of a mean over any number of seeds,
 # far below any difference a metric is shown with.
@@ -223,39 +225,65 @@ def summarize(
     metric = metric if isinstance(metric, Metric) else get_metric(metric)
     if not rows:
         return pd.DataFrame(columns=COLUMNS)
-    frame = pd.DataFrame(list(rows))
-    if "status" not in frame:
-        frame["status"] = "done"
-    frame["config_hash"] = frame["config_hash"].fillna("") if "config_hash" in frame else ""
-    done = (frame["status"] == "done").to_numpy()
+    # what is counted per group, in plain Python: pandas iterates object columns slowly
+    keys_of = [(r["task"], r.get("config_hash") or "", r["plan"]) for r in rows]
+    status = [r.get("status") or "done" for r in rows]
+    first: dict[tuple, dict] = {}
+    written: dict[tuple, list] = {}
+    counts: Counter = Counter()
+    starts: Counter = Counter()
+    for key, row, state in zip(keys_of, rows, status, strict=True):
+        first.setdefault(key, row)
+        if (label := row.get("label")) is not None:
+            written.setdefault(key, []).append(label)
+        counts[key, state] += 1
+        if state == "done":
+            starts[key, tuple(row.get("stage_starts") or ())] += 1
+    frame = pd.DataFrame(
+        {
+            "task": [k[0] for k in keys_of],
+            "config_hash": [k[1] for k in keys_of],
+            "plan": [k[2] for k in keys_of],
+            **{c: [r.get(c) for r in rows] for c in _READ},
+        }
+    )
+    done = np.array([state == "done" for state in status])
     frame["value"] = run_values(metric, frame, epochs).where(done)
     for col in ("loss", "ms_per_batch", "s_per_epoch"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float).where(done)
-    keys = ["task", "config_hash", "plan"]
-    grouped = frame.groupby(keys, sort=False)
-    out = grouped.agg(
-        mean=("value", "mean"),
-        std=("value", "std"),
-        n=("value", "count"),
-        extreme=("value", metric.extreme),
-        val_loss=("loss", "mean"),
-        ms_per_batch=("ms_per_batch", "mean"),
-        s_per_epoch=("s_per_epoch", "mean"),
+    out = (
+        frame.groupby(["task", "config_hash", "plan"], sort=False)
+        .agg(
+            mean=("value", "mean"),
+            std=("value", "std"),
+            n=("value", "count"),
+            extreme=("value", metric.extreme),
+            val_loss=("loss", "mean"),
+            ms_per_batch=("ms_per_batch", "mean"),
+            s_per_epoch=("s_per_epoch", "mean"),
+        )
+        .reset_index()
     )
-    counts = frame.groupby([*keys, "status"], sort=False).size().unstack(fill_value=0)
-    for status in COUNTED:
-        out[status] = counts.get(status, 0)
-    out = out.reset_index()
-    out["label"] = _labels(frame, out, keys)
-    firsts = grouped.first()
-    described = {
-        key: (configs.describe(row), configs.order(row))
-        for key, row in zip(firsts.index, _config_rows(firsts), strict=True)
-    }
-    out["config"] = [described[k][0] for k in zip(*(out[c] for c in keys), strict=True)]
-    out["_config_order"] = [described[k][1] for k in zip(*(out[c] for c in keys), strict=True)]
+    groups = list(zip(out["task"].tolist(), out["config_hash"].tolist(), out["plan"].tolist(),
+                      strict=True))  # fmt: skip
+    for state in COUNTED:
+        out[state] = [counts[key, state] for key in groups]
+    out["label"] = _labels(groups, written)
+    described = {}
+    for key in groups:
+        if key[1] not in described:
+            row = first[key]
+            described[key[1]] = (configs.describe(row), configs.order(row))
+    out["config"] = [described[key[1]][0] for key in groups]
+    out["_config_order"] = [described[key[1]][1] for key in groups]
+    per_plan: dict[tuple, list[tuple[tuple[int, ...], int]]] = {}
+    for (key, taken), runs in starts.items():
+        per_plan.setdefault(key, []).append((taken, runs))
+    out["stage_starts"] = [
+        tuple(sorted(per_plan.get(key, []), key=lambda s: (-s[1], s[0]))) for key in groups
+    ]
+
     out["ci_low"], out["ci_high"] = confidence_interval(out["mean"], out["std"], out["n"])
-    out["stage_starts"] = _stage_starts(frame[done], out)
     out = out.sort_values(["task", "config_hash", "label", "plan"]).reset_index(drop=True)
     out["rank"] = np.nan
     out["verdict"] = np.where(out["diverged"] > 0, "diverged",
@@ -283,54 +311,13 @@ def summarize(
     return out.reset_index(drop=True)[COLUMNS]
 
 
-def _config_rows(firsts: pd.DataFrame):
-    """The configuration columns of each group's first row, as mappings."""
-    present = [c for c in (*configs.COLUMNS, "config_hash") if c in firsts.columns]
-    hashes = firsts.index.get_level_values("config_hash")
-    for values, digest in zip(
-        firsts[present].itertuples(index=False, name=None), hashes, strict=True
-    ):
-        row = dict(zip(present, values, strict=True))
-        row["config_hash"] = digest
-        yield row
-
-
-def _labels(frame: pd.DataFrame, out: pd.DataFrame, keys: list[str]) -> list[str]:
+def _labels(groups: list[tuple], written: dict[tuple, list]) -> list[str]:
     """Per group, the label its runs' links agree on, else the plan's short label; a label
     that two plans of one (task, configuration) would share is replaced by the short
     labels, so that no two rows of a table read the same."""
-    written: dict[tuple, list] = {}
-    if "label" in frame:
-        known = frame[frame["label"].notna()]
-        for key, label in zip(
-            zip(*(known[c] for c in keys), strict=True), known["label"], strict=True
-        ):
-            written.setdefault(key, []).append(label)
-    labels = [
-        group_label(plan, written.get((task, config, plan), ()))
-        for task, config, plan in zip(out["task"], out["config_hash"], out["plan"], strict=True)
-    ]
-    seen = Counter(zip(out["task"], out["config_hash"], labels, strict=True))
+    labels = [group_label(plan, written.get(key, ())) for key in groups for plan in [key[2]]]
+    seen = Counter((key[0], key[1], label) for key, label in zip(groups, labels, strict=True))
     return [
-        group_label(plan, ()) if seen[(task, config, label)] > 1 else label
-        for task, config, plan, label in zip(
-            out["task"], out["config_hash"], out["plan"], labels, strict=True
-        )
-    ]
-
-
-def _stage_starts(frame: pd.DataFrame, out: pd.DataFrame) -> list[tuple]:
-    starts = frame["stage_starts"] if "stage_starts" in frame else [()] * len(frame)
-    counts = Counter(
-        (task, config, plan, tuple(s or ()))
-        for task, config, plan, s in zip(
-            frame["task"], frame["config_hash"], frame["plan"], starts, strict=True
-        )
-    )
-    per_plan: dict[tuple[str, str, str], list[tuple[tuple[int, ...], int]]] = {}
-    for (task, config, plan, taken), runs in counts.items():
-        per_plan.setdefault((task, config, plan), []).append((taken, runs))
-    return [
-        tuple(sorted(per_plan.get((t, c, p), []), key=lambda s: (-s[1], s[0])))
-        for t, c, p in zip(out["task"], out["config_hash"], out["plan"], strict=True)
+        group_label(key[2], ()) if seen[(key[0], key[1], label)] > 1 else label
+        for key, label in zip(groups, labels, strict=True)
     ]
