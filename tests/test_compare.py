@@ -238,3 +238,9 @@ def test_compare_of_an_empty_database_says_how_to_fill_it(tmp_path):
     result = compare("--db", db)
     assert result.exit_code == 0 and "optbench run" in result.output
     assert json.loads(compare("--db", db, "--format", "json").output)["tables"] == []
+
+
+def test_compare_loads_no_torch(db, loaded_after):
+    for args in (["compare", "--db", str(db)], ["compare", "--db", str(db), "--format", "json"]):
+        code = f"from optbench.cli.app import app\napp({args!r})"
+        assert loaded_after(code, names=("torch",)) == [], args

@@ -40,7 +40,7 @@ Values equal up to floating-point noise (``stats.NOISE``) count as equal at the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -331,7 +331,3 @@ def other_metrics(paper: Paper, metric: Metric, task: str | None = None) -> list
         if (task is None or c.task == task) and in_units(c, metric) is None
     }
     return [m for m in METRICS if m in names]
-
-
-def cells_of(paper: Paper, tasks: Sequence[str]) -> list[PaperCell]:
-    return [c for c in paper.cells if c.task in tasks]

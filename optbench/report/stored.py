@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from optbench.errors import BadInput, did_you_mean
-from optbench.report.paper import NO_PAPER, Paper, merge, read_paper
+from optbench.report.paper import Paper, merge, read_paper
 from optbench.train.record import Status
 
 
@@ -83,8 +83,5 @@ def run_rows(
 
 def paper_of(store, experiment: str | None = None) -> Paper:
     """The paper's values of ``experiment``, or of every experiment (merged)."""
-    read = getattr(store, "experiment_paper", None)
-    if read is None:  # a store without paper values
-        return NO_PAPER
     names = [experiment] if experiment is not None else store.experiments()
-    return merge(read_paper(read(name)) for name in names)
+    return merge(read_paper(store.experiment_paper(name)) for name in names)
