@@ -170,8 +170,10 @@ def compare(
     ] = 0.05,
     db: DbOption = None,
 ) -> None:
-    """Rank the stored plans per task (mean ± std, 95% CI and n over seeds; plans not
-    significantly different from the best are marked tied), each beside its Y/N table.
+    """Rank the stored plans per task and configuration (mean ± std, 95% CI and n over
+    the finished seeds; plans not significantly different from the best are tied; a plan
+    with a diverged seed is never best), with how every seed ended, the paper's values
+    beside ours where the plan file recorded them, and each plan's Y/N table.
 
     Example: optbench compare --experiment quickstart --metric last10 --format latex
     """
