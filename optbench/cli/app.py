@@ -232,12 +232,18 @@ def tasks(data_dir: DataDirOption = None) -> None:
 def db_upgrade(db: DbOption = None) -> None:
     """Upgrade the results database to the current schema, keeping every row.
 
+    One transaction: a failure (a full disk, a lost connection) leaves the database as it
+    was. A database written by a newer optbench is refused (exit status 4).
+
     Example: optbench db upgrade --db results.db
     """
-    from optbench.store.engine import current, upgrade
+    from optbench.store.engine import upgrade
 
-    upgrade(db)
-    typer.echo(f"database at revision {current(db)[0]}")
+    before, head = upgrade(db)
+    if before == head:
+        typer.echo(f"database at revision {head}, already up to date")
+    else:
+        typer.echo(f"database at revision {head} (was {before or 'without optbench tables'})")
 
 
 @db_app.command("current")
@@ -245,12 +251,23 @@ def db_upgrade(db: DbOption = None) -> None:
 def db_current(db: DbOption = None) -> None:
     """Print the database's schema revision and the newest one this optbench knows.
 
-    Example: optbench db current
+    Reads only: a database that does not exist is not created, and one on read-only media
+    can be read.
+
+    Example: optbench db current --db results.db
     """
-    from optbench.store.engine import current
+    from optbench.store.engine import current, is_known_revision
 
     rev, head = current(db)
-    state = "up to date" if rev == head else "outdated: run 'optbench db upgrade'"
+    if rev == head:
+        state = "up to date"
+    elif rev is not None and not is_known_revision(rev):
+        state = (
+            "newer than this optbench knows: it was written by a newer optbench; upgrade "
+            "optbench to use it"
+        )
+    else:
+        state = "outdated: run 'optbench db upgrade'"
     typer.echo(f"revision {rev or '(none)'}; newest {head}; {state}")
 
 

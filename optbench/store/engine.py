@@ -282,12 +282,14 @@ def _sqlite_engine(url: URL, *, must_exist: bool, read_only: bool) -> Engine:
             raise DatabaseMissing(f"no results database at {path}")
         if not path.parent.resolve().is_dir():
             raise BadInput(f"cannot create the results database {path}: no folder {path.parent}")
-    elif read_only or not _writable(path):
+    elif not _writable(path):
         engine = create_engine(url, creator=lambda: _connect_read_only(path))
         _configure_sqlite(engine, wal=False)
         return engine
     engine = create_engine(url)
-    _configure_sqlite(engine, wal=True)
+    # Read-only on a writable file: a read-write connection that refuses writes, so that
+    # closing it removes the -wal and -shm files reading a WAL database makes.
+    _configure_sqlite(engine, wal=not read_only, query_only=read_only)
     return engine
 
 
@@ -328,7 +330,7 @@ def _sqlite_in_memory(url: URL) -> bool:
     )
 
 
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+def _configure_sqlite(engine: Engine, *, wal: bool, query_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
@@ -336,6 +338,11 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         if wal:
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            # WAL's recommended setting: never corrupt, and a commit needs no fsync (a power
+            # loss may undo the last commits, which a crashed runner's claims are anyway).
+            dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+        if query_only:
+            dbapi_connection.execute("PRAGMA query_only = ON")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -40,7 +40,7 @@ import math
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -359,6 +359,35 @@ class Store:
             _put_epochs(conn, run_id, rows)
 
         self._transaction(body)
+
+    def add_epochs_many(self, owner: str, epochs: Mapping[int, Sequence[EpochRecord]]) -> list[int]:
+        """``add_epochs`` for several runs in one transaction (the seeds of one stacked pass,
+        after each epoch): ``epochs`` maps run id to its new rows. Runs no longer held by
+        ``owner`` are left out, not an error; returns their ids, sorted (the runner stops
+        training them). ValueError for an epoch given twice for one run."""
+        rows = {run_id: [_epoch_row(run_id, e) for e in got] for run_id, got in epochs.items()}
+        for run_id, run_rows in rows.items():
+            _check_epochs(run_id, run_rows)
+        ids = sorted(rows)
+
+        def body(conn: Connection) -> list[int]:
+            held: set[int] = set()
+            for chunk in _chunks(ids, _IN_CHUNK):
+                held |= set(
+                    conn.execute(
+                        select(_runs.c.id)
+                        .where(_runs.c.id.in_(chunk), *_held_by(owner))
+                        .with_for_update()
+                    ).scalars()
+                )
+            for run_id in sorted(held):
+                _put_epochs(conn, run_id, rows[run_id], insert_rows=False)
+            kept = [row for run_id in sorted(held) for row in rows[run_id]]
+            for chunk in _chunks(kept, _ROW_CHUNK):
+                conn.execute(insert(_epochs), list(chunk))
+            return [run_id for run_id in ids if run_id not in held]
+
+        return self._transaction(body)
 
     def truncate_epochs(self, run_id: int, owner: str, keep_through: int) -> int:
         """Delete the epoch rows after epoch ``keep_through`` (1-based; 0 deletes all) of a
@@ -806,15 +835,19 @@ def _check_epochs(run_id: int, rows: list[dict[str, Any]]) -> None:
         raise ValueError(f"run {run_id}: epoch rows rejected: an epoch number repeats {numbers}")
 
 
-def _put_epochs(conn: Connection, run_id: int, rows: list[dict[str, Any]]) -> None:
-    """Store ``rows``, replacing stored rows of the same epoch numbers."""
+def _put_epochs(
+    conn: Connection, run_id: int, rows: list[dict[str, Any]], *, insert_rows: bool = True
+) -> None:
+    """Store ``rows``, replacing stored rows of the same epoch numbers (``insert_rows``
+    False: only delete those, the caller inserts)."""
     if not rows:
         return
     numbers = [row["epoch"] for row in rows]
     for chunk in _chunks(numbers, _IN_CHUNK):
         conn.execute(delete(_epochs).where(_epochs.c.run_id == run_id, _epochs.c.epoch.in_(chunk)))
-    for chunk in _chunks(rows, _ROW_CHUNK):
-        conn.execute(insert(_epochs), list(chunk))
+    if insert_rows:
+        for chunk in _chunks(rows, _ROW_CHUNK):
+            conn.execute(insert(_epochs), list(chunk))
 
 
 def _identity_of(conn: Connection, run_id: int) -> tuple[Any, ...]:
