@@ -182,6 +182,15 @@ def test_an_experiment_or_task_that_matches_nothing_names_what_exists(db):
     assert result.exit_code == 2 and "digits-mlp, iris-mlp" in result.output
 
 
+def test_compare_reads_and_writes_nothing(tmp_path):
+    db = tmp_path / "r.db"
+    with open_store(str(db)) as store:
+        fill(store)
+    for fmt in ("table", "json"):
+        assert compare("--db", db, "--format", fmt).exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.db"]  # no journal left behind
+
+
 def test_a_database_that_does_not_exist_is_not_created(tmp_path):
     result = compare("--db", tmp_path / "typo.db")
     assert result.exit_code == 2 and "optbench run" in result.output

@@ -130,7 +130,7 @@ def baseline_export_command(name: str, path: Path, db: str | None) -> None:
     from optbench.report.baseline import write_json
     from optbench.store.engine import open_store
 
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         baseline = _stored_baseline(store, name)
     finally:
@@ -143,7 +143,7 @@ def baseline_list_command(db: str | None) -> None:
 
     from optbench.store.engine import open_store
 
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         baselines = store.baselines()
     finally:
@@ -175,7 +175,7 @@ def load_baseline(reference: str, db: str | None) -> dict[str, Any]:
 
     if reference.endswith(".json") or Path(reference).is_file():
         return read_json(reference)
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         return _stored_baseline(store, reference)
     finally:
@@ -210,7 +210,7 @@ def check_command(
 
     baseline = load_baseline(reference, db)
     targets = _targets(plan_file) if plan_file is not None else None
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         rows = stored.run_rows(store, experiment)
         epochs = _epochs_if_needed(store, baseline["metric"], rows)

@@ -58,13 +58,13 @@ def compare_command(
 
 
 def open_for_reading(db: str | None):
-    """The results database, opened without creating anything; a missing one says how
-    to fill it."""
+    """The results database, opened for reading only (nothing created or written, so a
+    database on read-only media can be compared); a missing one says how to fill it."""
     from optbench.errors import DatabaseMissing
     from optbench.store.engine import open_store
 
     try:
-        return open_store(db, create=False)
+        return open_store(db, read_only=True)
     except DatabaseMissing as e:
         raise DatabaseMissing(
             f"{e}: train some runs with 'optbench run PLAN.yaml', or pass --db"

@@ -90,7 +90,7 @@ def load_results(
         raise BadInput(f"unknown run status {status!r} (one of {known})") from None
     from optbench.report.stored import run_rows
 
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         runs = run_rows(store, experiment, task, wanted, check=False)
         epochs = store.epoch_rows(run_ids=[r["id"] for r in runs]) if runs else []
