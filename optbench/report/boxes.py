@@ -6,11 +6,12 @@ The look follows ``rich.table.Table`` with a left-justified title and caption: o
 of padding each side of a cell, headers justified like their column, the title and
 caption wrapped to the table's width.
 
-A table never cuts a cell. When it is wider than the console, ``fit`` narrows it in
-steps: first the columns marked ``wrap`` wrap their cells at spaces (never narrower than
-their longest word), and headers wrap at spaces; then the columns with a ``drop``
-priority are left out, lowest first, and the table says which (``Lines.left_out``).
-Columns without one — those that carry the verdict — always stay. On an ASCII-only
+A table never cuts a cell. When it is wider than the console, it is narrowed in steps:
+first the columns marked ``wrap=1`` wrap their cells at spaces (never narrower than their
+longest word); then the columns with a ``drop`` priority are left out, lowest first, and
+the table says which (``Lines.left_out``); then headers and the columns marked ``wrap=2``,
+then ``wrap=3``, wrap at spaces; last, wrapping columns break their words. Columns without
+a ``drop`` priority — those that carry the verdict — always stay. On an ASCII-only
 console the box is drawn with ``+-|`` and the text is spelled in ASCII
 (``console.asciify``).
 """
@@ -32,7 +33,7 @@ class Col:
     header: str
     justify: str = "left"  # left, right or center
     # 0: never wraps; 1: wraps first (long text such as a plan); 2: wraps only when
-    # leaving columns out was not enough (a verdict, a count)
+    # leaving columns out was not enough (a verdict, a count); 3: only after those
     wrap: int = 0
     drop: int | None = None  # left out when the table is too wide, lowest first; None: never
 
@@ -89,18 +90,19 @@ def _natural(cols: Sequence[Col], rows: Sequence[Sequence[str]]) -> list[int]:
 
 def _least(cols: Sequence[Col], rows: Sequence[Sequence[str]], tier: int) -> list[int]:
     """How narrow each column may get at a tier of squeezing: 1 — first-tier wrapping
-    columns down to their longest word (at least ``MIN_WRAP``); 2 — every wrapping column
-    and every header down to its longest word; 3 — wrapping columns break their words
-    down to ``MIN_BREAK``."""
+    columns down to their longest word (at least ``MIN_WRAP``); 2 — second-tier ones too,
+    and every header, down to its longest word; 3 — third-tier ones too; 4 — wrapping
+    columns break their words, down to ``MIN_BREAK``."""
     natural = _natural(cols, rows)
     least = []
     for i, c in enumerate(cols):
         words = max([_longest_word(c.header), *(_longest_word(r[i]) for r in rows)])
-        whole = max([_longest_word(c.header), *(len(r[i]) for r in rows)])
+        whole = max([_longest_word(c.header) if tier > 1 else len(c.header),
+                     *(len(r[i]) for r in rows)])  # fmt: skip
         if tier == 1:
             least.append(min(natural[i], max(words, MIN_WRAP)) if c.wrap == 1 else natural[i])
-        elif tier == 2:
-            least.append(words if c.wrap else whole)
+        elif tier < 4:
+            least.append(words if 0 < c.wrap <= tier else whole)
         else:
             least.append(min(words, MIN_BREAK) if c.wrap else whole)
     return least
@@ -146,7 +148,7 @@ def _layout(
         widths = _squeeze(_natural(kept_cols, kept_rows), _least(kept_cols, kept_rows, 1),
                           max_width)  # fmt: skip
     kept_cols, kept_rows = sub(keep)
-    for tier in (2, 3):
+    for tier in (2, 3, 4):
         if not _fits(widths, max_width):
             widths = _squeeze(widths, _least(kept_cols, kept_rows, tier), max_width)
     return keep, widths

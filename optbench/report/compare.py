@@ -40,7 +40,7 @@ COLUMNS = [  # the ranked table's columns, in order, in every format
     "vs_best",
 ]
 _RIGHT = {"rank", "mean", "ci", "n", "extreme", "val_loss", "ms_per_batch", "s_per_epoch"}
-_WRAP = {"plan": 1, "mean": 2, "ci": 2, "seeds": 2, "vs_best": 2}  # see boxes.Col
+_WRAP = {"plan": 1, "ci": 2, "seeds": 2, "vs_best": 2, "mean": 3}  # see boxes.Col
 # at a narrow width these columns are left out first; the others carry the verdict
 _DROP = {"s_per_epoch": 1, "ms_per_batch": 2, "val_loss": 3, "extreme": 4, "ci": 5}
 
