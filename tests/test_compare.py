@@ -253,3 +253,14 @@ def test_compare_loads_no_torch(db, loaded_after):
     for args in (["compare", "--db", str(db)], ["compare", "--db", str(db), "--format", "json"]):
         code = f"from optbench.cli.app import app\napp({args!r})"
         assert loaded_after(code, names=("torch",)) == [], args
+
+
+def test_at_any_width_nothing_is_cut(rows):
+    """From 60 columns up, every line fits and every word of every verdict and count is
+    printed whole (wrapped at spaces, never cut)."""
+    words = {"best", "tied", "(p=0.07)", "worse", "(p=0.0055)", "n<2", "diverged", "failed"}
+    for width in range(60, 201, 20):
+        text = rendered(rows[0], width)
+        assert max(len(line.rstrip()) for line in text.splitlines()) <= width, width
+        cells = {w for line in text.splitlines() for cell in line.split("│") for w in cell.split()}
+        assert words <= cells, (width, words - cells)
