@@ -164,6 +164,7 @@ _TEX = {
     "<": r"\textless{}",
     ">": r"\textgreater{}",
     "–": "--",
+    "−": "$-$",
     "±": r"$\pm$",
     "α": r"$\alpha$",
     "·": r"$\cdot$",
@@ -242,7 +243,7 @@ def _tex_paper(report: Report, section: Section, key: tuple[str, ...]) -> list[s
     lines = [
         r"\begin{table}[htbp]",
         r"\centering",
-        rf"\caption{{{tex(section.task)}: {tex(paper_caption(report))}}}",
+        rf"\caption{{{tex(section.task)}: {tex(_lower_first(paper_caption(report)))}}}",
         rf"\label{{{_label(*key, 'paper')}}}",
         r"\begin{tabular}{llrrrll}",
         r"\toprule",
@@ -258,6 +259,10 @@ def _tex_paper(report: Report, section: Section, key: tuple[str, ...]) -> list[s
     for note, i in notes.items():
         lines.append(rf"\par\smallskip{{\footnotesize $^{{{i}}}$ {tex(note)}}}")
     return [*lines, r"\end{table}", ""]
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def _tex_schedules(task: str, rows, key: tuple[str, ...]) -> list[str]:
@@ -427,17 +432,23 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _json_paper(check: PaperCheck) -> dict[str, Any]:
+def _json_paper(check: PaperCheck, metric: Metric) -> dict[str, Any]:
+    """A paper cell judged, its numbers rounded as the tables show them (the paper's own
+    numbers as stated under ``stated``)."""
     cell = check.cell
+
+    def rounded(x: float | None) -> float | None:
+        return None if x is None else round(x, metric.decimals)
+
     return {
         "metric": cell.metric,
         "stat": cell.stat,
-        "value": check.paper,
-        "std": check.paper_std,
+        "value": rounded(check.paper),
+        "std": rounded(check.paper_std),
         "stated": {"value": cell.value, "std": cell.std, "metric": cell.metric},
-        "ours": check.ours,
-        "diff": check.diff,
-        "range": None if check.low is None else [check.low, check.high],
+        "ours": rounded(check.ours),
+        "diff": rounded(check.diff),
+        "range": None if check.low is None else [rounded(check.low), rounded(check.high)],
         "verdict": check.verdict,
         "reason": check.reason,
         "note": cell.note,
@@ -483,7 +494,7 @@ def to_json(report: Report) -> str:
                     }
                     for r in cells.schedule(row.plan)
                 ]
-                entry["paper"] = [_json_paper(c) for c in report.checks_of(row)]
+                entry["paper"] = [_json_paper(c, metric) for c in report.checks_of(row)]
                 plans.append(entry)
             tables.append(
                 {
