@@ -53,7 +53,7 @@ def test_the_tasks_table_names_the_fetch_command_at_80_columns(tmp_path):
     assert max(len(line) for line in result.output.splitlines()) <= 80
     assert "missing: mnist" in result.output
     text = " ".join(result.output.split())  # the how-to lines wrap; nothing is cut
-    assert "- mnist: optbench data fetch mnist --data-dir DIR; or download the four IDX" in text
+    assert "- mnist: run 'optbench data fetch mnist --data-dir DIR', or download the four" in text
     assert "yann.lecun.com/exdb/mnist/" in text and "…" not in result.output
 
 

@@ -6,15 +6,13 @@ here, and only here. ``optbench --help`` imports neither torch, SQLAlchemy nor p
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
+from optbench.cli.common import WordsCommand, reports_errors
 from optbench.cli.data_command import data_app
-from optbench.errors import OptbenchError
 
 app = typer.Typer(
     name="optbench",
@@ -28,8 +26,6 @@ app = typer.Typer(
 db_app = typer.Typer(help="Migrations of the results database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
-
-F = TypeVar("F", bound=Callable)
 
 DbOption = Annotated[
     str | None,
@@ -60,46 +56,6 @@ StepsOption = Annotated[
     typer.Option(min=1, metavar="N", help="Optimizer steps per epoch (per-iteration methods)."),
 ]
 BaselineName = Annotated[str, typer.Argument(metavar="NAME", help="Name of the baseline.")]
-
-
-class WordsCommand(typer.core.TyperCommand):
-    """A command whose help names each argument by its metavar (``EXPR...``) rather than
-    by a Python type (``<list[str]>``)."""
-
-    def format_options(self, ctx, formatter) -> None:
-        args, opts = [], []
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is None:
-                continue
-            if param.param_type_name == "argument":
-                name = param.metavar or (param.name or "").upper()
-                args.append((name + ("..." if param.nargs != 1 else ""), record[1]))
-            elif param.param_type_name == "option":
-                opts.append(record)
-        for title, records in (("Arguments", args), ("Options", opts)):
-            if records:
-                with formatter.section(title):
-                    formatter.write_dl(records)
-
-
-def reports_errors(fn: F) -> F:
-    """Turn an OptbenchError into one red message on stderr and its exit status."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except OptbenchError as e:
-            from rich.markup import escape
-
-            from optbench.report.console import make_console
-
-            # soft_wrap: the message is never hard-wrapped (a log keeps it on one line)
-            make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
-            raise typer.Exit(e.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command(cls=WordsCommand)

@@ -31,13 +31,6 @@ def methods_table() -> Table:
     return table
 
 
-def fetchable() -> frozenset[str]:
-    """The datasets ``optbench data fetch`` can download."""
-    from optbench.tasks.datasets.fetch import SOURCES
-
-    return frozenset(SOURCES)
-
-
 def tasks_table(data_dir: str | None = None) -> Group:
     """The task catalogue with whether each one's data was found, then how to get each
     missing dataset."""
@@ -52,12 +45,10 @@ def tasks_table(data_dir: str | None = None) -> Group:
             else Text(f"missing: {task.dataset}", style="yellow")
         )
         table.add_row(Text(task.name), Text(task.description), Text(task.paper), status)
-    can_fetch = fetchable()
     missing = [name for name in DATASETS if not found[name]]
     lines: list[Text] = []
     if missing:
         lines.append(Text("\nmissing data, and how to get it:", style="bold"))
-    for name in missing:
-        fetch = f"optbench data fetch {name} --data-dir DIR; or " if name in can_fetch else ""
-        lines.append(Text(f"- {name}: {fetch}{DATASETS[name].hint}"))
+    for name in missing:  # each hint names 'optbench data fetch' where a download exists
+        lines.append(Text(f"- {name}: {DATASETS[name].hint}"))
     return Group(table, *lines)
