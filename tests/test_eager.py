@@ -37,7 +37,9 @@ def test_a_run_imports_neither_dynamo_nor_the_heavy_libraries(tmp_path, loaded_a
 
     build_loader(get_task("digits-mlp"))(None)  # the cache a first run fills
     plan = tmp_path / "p.yaml"
-    plan.write_text("experiment: s\ntasks: [digits-mlp]\nepochs: 3\nplans: [SGD | (Adam+d) | SGD]\n")
+    plan.write_text(
+        "experiment: s\ntasks: [digits-mlp]\nepochs: 3\nplans: [SGD | (Adam+d) | SGD]\n"
+    )
     code = (
         "from optbench.cli.app import app\n"
         f"app(['run', {str(plan)!r}, '--db', {str(tmp_path / 'r.db')!r}, '--device', 'cpu'])"
