@@ -54,7 +54,7 @@ def main() -> None:
     import ray
 
     start = time.perf_counter()
-    ray.init(num_cpus=args.cpus, include_dashboard=False, configure_logging=False,
+    ray.init(address="local", num_cpus=args.cpus, include_dashboard=False, configure_logging=False,
              log_to_driver=False)  # fmt: skip
     print(f"Ray cluster of {args.cpus} CPUs started in {time.perf_counter() - start:.1f} s")
     first: dict[str, float] = {}

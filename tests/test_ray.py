@@ -43,7 +43,7 @@ def cluster():
     """A local Ray cluster of two CPUs on loopback, shared by this module's tests."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              configure_logging=False, log_to_driver=False)  # fmt: skip
     yield
     ray.shutdown()
@@ -222,6 +222,39 @@ def test_a_pass_taken_over_by_another_runner_is_cancelled(cluster):
     RayExecutor(connect(), "cpu", 1).execute([long_job(epochs=2000)], recorder)
     assert time.monotonic() - start < 60  # not the 2000 epochs
     assert [c[0] for c in recorder.calls] == ["started", "lost"]
+
+
+@needs_ray
+def test_losing_the_relay_stops_the_command_with_one_error(cluster):
+    import ray
+
+    from optbench.errors import ClusterLost
+    from optbench.execute.ray import RayExecutor, connect
+
+    executor = RayExecutor(connect(), "cpu", 1)
+
+    class RelayGone(Recorder):
+        def started(self, job, first_epoch):
+            super().started(job, first_epoch)
+            ray.kill(executor._relay)  # as when the driver's node goes away
+
+    recorder = RelayGone()
+    with pytest.raises(ClusterLost, match="lost the Ray cluster"):
+        executor.execute([long_job(epochs=2000)], recorder)
+    kinds = {c[0] for c in recorder.calls}
+    assert kinds <= {"started", "epoch", "checkpoint"}  # no run finished: they stay claimed
+
+
+@needs_ray
+def test_threads_no_node_has_are_refused_before_anything_is_written(tmp_path, cluster):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    db = tmp_path / "r.db"
+    result = invoke("run", str(plan), "--db", str(db), "--executor", "ray", "--device", "cpu",
+                    "--threads", "3")  # fmt: skip
+    assert result.exit_code == 2
+    assert "a pass needs 3 CPUs on one node" in result.output
+    assert not db.exists()
 
 
 @needs_ray

@@ -128,6 +128,7 @@ def run(
     executor: Annotated[
         str,
         typer.Option(
+            metavar="EXECUTOR",
             help="local (train here) or ray (train on a Ray cluster; needs the extra: "
             "pip install 'optbench[ray]').",
         ),
@@ -135,6 +136,7 @@ def run(
     address: Annotated[
         str | None,
         typer.Option(
+            metavar="HOST:PORT",
             help="With --executor ray: the cluster's head, host:port [default: $RAY_ADDRESS, "
             "else a local cluster on this machine's CPUs and GPUs].",
         ),

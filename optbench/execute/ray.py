@@ -140,7 +140,8 @@ def connect(address: str | None = None) -> Cluster:
         if address:
             ray.init(address=address, configure_logging=False)
         else:
-            ray.init(include_dashboard=False, configure_logging=False)
+            # "local": a new cluster, never one that `ray start` left on this machine
+            ray.init(address="local", include_dashboard=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = f"the Ray cluster at {target}" if target else "a local Ray cluster"
         raise BadInput(f"cannot connect to {where}: {_first_line(e)}") from None
