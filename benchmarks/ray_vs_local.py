@@ -4,7 +4,9 @@ per CPU), each into a fresh database, interleaved, medians; the Ray cluster is s
 once, before the measurements, and its start-up time is printed apart.
 
     python -m benchmarks.ray_vs_local [--plan-file plans/quickstart.yaml] [--seeds 10]
-        [--epochs 15] [--repeats 3] [--cpus N]
+        [--epochs 15] [--stack-size N] [--repeats 3] [--cpus N]
+
+``--stack-size 1`` trains every seed as its own pass (a Ray task each).
 
 A Ray run's time includes everything ``optbench run`` does: planning and claiming in the
 database, shipping each pass to a worker, streaming its epochs and checkpoints back. The
@@ -26,11 +28,11 @@ from benchmarks.common import interleaved, report
 from optbench.cli.run_command import RunOptions, run_plan_file
 
 
-def timed_run(plan_file: Path, executor: str, seeds: int, epochs: int | None,
-              first: dict[str, float]) -> float:  # fmt: skip
+def timed_run(plan_file: Path, executor: str, args, first: dict[str, float]) -> float:
     """Seconds of one ``optbench run`` of ``plan_file`` into a new database."""
     with tempfile.TemporaryDirectory() as folder:
-        options = RunOptions(seeds=seeds, epochs=epochs, device="cpu", executor=executor,
+        options = RunOptions(seeds=args.seeds, epochs=args.epochs, stack_size=args.stack_size,
+                             device="cpu", executor=executor,
                              db=f"sqlite:///{Path(folder) / 'results.db'}")  # fmt: skip
         start = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()) as out:
@@ -47,6 +49,7 @@ def main() -> None:
     parser.add_argument("--plan-file", type=Path, default=Path("plans/quickstart.yaml"))
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=None, help="override the file's epochs")
+    parser.add_argument("--stack-size", type=int, default=None, help="seeds per pass at most")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="of the Ray cluster")
     args = parser.parse_args()
@@ -61,9 +64,7 @@ def main() -> None:
     try:
         medians = interleaved(
             {
-                executor: lambda executor=executor: timed_run(
-                    args.plan_file, executor, args.seeds, args.epochs, first
-                )
+                executor: lambda executor=executor: timed_run(args.plan_file, executor, args, first)
                 for executor in ("local", "ray")
             },
             args.repeats,
@@ -73,8 +74,9 @@ def main() -> None:
     print(f"first repetition: local {first['local']:.2f} s, ray {first['ray']:.2f} s "
           "(Ray's includes starting its workers)")  # fmt: skip
     report(
-        f"{args.plan_file} with {args.seeds} seeds, wall time of optbench run, "
-        f"median of {args.repeats}",
+        f"{args.plan_file} with {args.seeds} seeds"
+        + (f", at most {args.stack_size} per pass" if args.stack_size else "")
+        + f": wall time of optbench run, median of {args.repeats}",
         medians,
         reference="local",
         unit="s",

@@ -126,10 +126,10 @@ def fits(node: dict[str, float], device: str, threads: int) -> int:
 
 
 def connect(address: str | None = None) -> Cluster:
-    """Connect to the Ray cluster at ``address`` (``host:port`` of its head, or
-    ``ray://host:10001``); without one, to ``$RAY_ADDRESS`` when set, else start a local
-    cluster with this machine's CPUs and GPUs. A process already connected stays so.
-    An unreachable address is ``BadInput``."""
+    """Connect to the Ray cluster whose head is at ``address`` (``host:port``, from a node
+    of that cluster); without one, to ``$RAY_ADDRESS`` when set, else start a new local
+    cluster with this machine's CPUs and GPUs. A process already connected stays so. An
+    address where nothing listens is ``BadInput`` at once."""
     ray = import_ray()
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
@@ -149,8 +149,8 @@ def connect(address: str | None = None) -> Cluster:
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """``BadInput`` at once when nothing listens at a ``host:port`` (or ``ray://host:port``)
-    address: Ray itself keeps retrying an unreachable head for many minutes."""
+    """``BadInput`` at once when nothing listens at a ``host:port`` address: Ray itself
+    keeps retrying an unreachable head for many minutes."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # "auto", "local" and the like: Ray resolves them
@@ -294,7 +294,6 @@ class Flight:
     records: list[list[EpochRecord]] = field(default_factory=list)  # per run, its epochs
     finished: set[int] = field(default_factory=set)
     started: bool = False
-    attempts: int = 0
     lost: bool = False
 
 
@@ -309,7 +308,7 @@ class RayExecutor:
         self.cluster, self.device, self.threads = cluster, device, threads
         self.data_dir, self.stack_size, self.max_retries = data_dir, stack_size, max_retries
         self.widths: dict[tuple[str, int], int] = {}
-        self.retried = 0  # attempts after a worker died, over all passes
+        self.retries = 0  # attempts after a worker or node died, over all passes
         self._flights: dict[int, Flight] = {}  # by number, until settled
         self._running: dict[Any, Flight] = {}  # by task reference
         self._submitted = 0
@@ -440,7 +439,7 @@ class RayExecutor:
             try:
                 if kind == "started":
                     if attempt > 1:
-                        self.retried += 1
+                        self.retries += 1
                         self.on_retry(job, _retried(attempt, *event[1:]))
                     if not flight.started:
                         flight.started = True
