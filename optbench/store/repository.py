@@ -11,7 +11,7 @@ Runs are planned, claimed, trained and finished (``RunSpec`` → ``plan_runs`` �
 
 - ``plan_runs`` inserts each specification not stored yet as ``pending`` (an insert that
   loses a race to another runner's is skipped, not an error) and links all to the
-  experiment.
+  experiment; ``lookup`` reads the same without writing (``--dry-run``).
 - ``claim`` is one ``UPDATE … WHERE claimable … RETURNING id``: the database decides who
   trains a run, never a read followed by a write. Claimable: pending, interrupted, failed
   (and diverged only when asked: a diverged run is a result), or running with an expired
@@ -24,7 +24,8 @@ Runs are planned, claimed, trained and finished (``RunSpec`` → ``plan_runs`` �
   minutes after it died. An expired lease is lost only when another runner claims the run;
   until then its owner may go on writing and heartbeats renew it.
 - ``add_epochs``, ``truncate_epochs`` and ``finish_run`` check, in their transaction, that
-  the run is still running and owned by the caller, and raise ``ClaimLost`` otherwise;
+  the run is still running and owned by the caller, and raise ``ClaimLost`` otherwise
+  (``add_epochs_many``, for the seeds of a stacked pass, names the lost runs instead);
   ``release`` hands running runs back as interrupted (Ctrl-C, a crash of the runner), with
   their epochs kept for a resume.
 
@@ -231,14 +232,15 @@ class Store:
             rows[key] = _pending_row(spec, key)
             label_of[key] = labels[i] if labels is not None else None
         ordered = sorted(rows)  # one insertion order for every runner: no deadlocks
+        cells = None if paper is None else _json_ready(paper)
 
         def body(conn: Connection) -> dict[str, PlannedRun]:
             experiment_id = self._experiment_id(conn, experiment)
-            if paper is not None:
+            if cells is not None:
                 conn.execute(
                     update(_experiments)
                     .where(_experiments.c.id == experiment_id)
-                    .values(paper=_json_ready(paper))
+                    .values(paper=cells)
                 )
             add = self._insert(_runs).on_conflict_do_nothing(index_elements=["run_key"])
             for chunk in _chunks(ordered, _ROW_CHUNK):
