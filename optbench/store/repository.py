@@ -410,7 +410,7 @@ class Store:
         claims held by runner processes that no longer exist)."""
         ids = sorted(set(run_ids))
         owners: set[str] = set()
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(ids, _IN_CHUNK):
                 owners |= set(
                     conn.execute(
