@@ -112,9 +112,10 @@ def main() -> None:
             backends["postgresql"], drop = postgres_schema(args.postgres)
         try:
             print(f"{args.runs} runs; {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
-            print(f"{'measure':<34}" + "".join(f"{b:>12}" for b in backends) + "   pg/sqlite")
+            ratio_head = "   pg/sqlite" if "postgresql" in backends else ""
+            print(f"{'measure':<34}" + "".join(f"{b:>12}" for b in backends) + ratio_head)
             for store_runs in (False, True):
-                what = "claims/s" if not store_runs else "runs stored/s (claim+3 epochs+finish)"
+                what = "claims/s" if not store_runs else "runs stored/s"  # +3 epochs, finish
                 for p in counts:
                     rates = {
                         b: measure(url, args.runs, p, store_runs) for b, url in backends.items()
@@ -124,7 +125,7 @@ def main() -> None:
                         if "postgresql" in rates
                         else ""
                     )
-                    label = f"{what[:26]}, {p} proc"
+                    label = f"{what}, {p} runner{'s' if p > 1 else ''}"
                     print(f"{label:<34}" + "".join(f"{r:>12.0f}" for r in rates.values()) + ratio)
         finally:
             if drop is not None:

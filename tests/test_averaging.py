@@ -13,6 +13,7 @@ from torch import nn
 from optbench.methods.averaging import PhaseAverage, PolyakAverage
 from optbench.methods.modifiers import FullBatch, wrap_lookahead
 from optbench.methods.registry import ALIASES, REGISTRY, Kind
+from optbench.train.stacking import recalibrate_batchnorm, stack_models
 
 
 def flat(model: nn.Module) -> np.ndarray:
@@ -36,9 +37,9 @@ def bn_net() -> nn.Module:
 
 
 def test_gamma_is_gamma0_to_the_80_over_stage_epochs():
-    model = nn.Linear(2, 1)
-    assert PhaseAverage(model, gamma0=0.9, stage_epochs=80).gamma == pytest.approx(0.9)
-    assert PhaseAverage(model, gamma0=0.9, stage_epochs=40).gamma == pytest.approx(0.81)
+    params = nn.Linear(2, 1).parameters
+    assert PhaseAverage(params(), gamma0=0.9, stage_epochs=80).gamma == pytest.approx(0.9)
+    assert PhaseAverage(params(), gamma0=0.9, stage_epochs=40).gamma == pytest.approx(0.81)
 
 
 def test_two_epochs_by_hand():
@@ -55,13 +56,13 @@ def test_two_epochs_by_hand():
 @pytest.mark.parametrize(("gamma0", "epochs"), [(0.9, 8), (0.99, 8), (0.9, 80)])
 def test_result_is_the_bias_corrected_exponential_mean(gamma0, epochs):
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
-    avg = PhaseAverage(model, gamma0=gamma0, stage_epochs=epochs)
+    avg = PhaseAverage(model.parameters(), gamma0=gamma0, stage_epochs=epochs)
     g = torch.Generator().manual_seed(1)
     thetas = []
     for _ in range(epochs):
         thetas.append(visit(model, g))
         avg.update()
-    avg.finalize(model)
+    avg.finalize()
     gamma = gamma0 ** (80 / epochs)
     weights = [gamma ** (epochs - t) for t in range(1, epochs + 1)]
     expected = (
@@ -74,7 +75,7 @@ def test_result_is_the_bias_corrected_exponential_mean(gamma0, epochs):
 
 def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
     model = bn_net()
-    avg = PhaseAverage(model, gamma0=0.9, stage_epochs=4)
+    avg = PhaseAverage(model.parameters(), gamma0=0.9, stage_epochs=4)
     g = torch.Generator().manual_seed(2)
     for _ in range(4):
         visit(model, g)
@@ -82,29 +83,36 @@ def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
     bn = model[1]
     bn.running_mean.fill_(123.0)  # stale statistics from the trajectory
     x = torch.randn(64, 3, generator=g, dtype=torch.float64)
-    batches = [(x[i : i + 16], None) for i in range(0, 64, 16)]
-    avg.finalize(model, batches)
+    avg.finalize()
+    recalibrate_batchnorm(model, [x[i : i + 16] for i in range(0, 64, 16)])
     with torch.no_grad():
         pre_bn = model[0](x)  # the averaged first layer
-    # update_bn averages the per-batch statistics; equal batches: the mean over all data
+    # the per-batch statistics averaged; equal batches: the mean over all data
     torch.testing.assert_close(bn.running_mean, pre_bn.mean(0))
     batch_vars = torch.stack([pre_bn[i : i + 16].var(0) for i in range(0, 64, 16)])
     torch.testing.assert_close(bn.running_var, batch_vars.mean(0))
     assert bn.momentum == 0.1  # restored after the pass
 
 
-def test_batchnorm_model_without_batches_is_an_error():
-    model = bn_net()
-    avg = PhaseAverage(model, stage_epochs=2)
-    avg.update()
-    with pytest.raises(ValueError, match="BatchNorm"):
-        avg.finalize(model)
+def test_batchnorm_re_estimation_of_stacked_seeds_is_torchs_per_seed():
+    models = [bn_net() for _ in range(3)]
+    for i, m in enumerate(models):
+        visit(m, torch.Generator().manual_seed(i))
+    stack = stack_models(copy.deepcopy(models))
+    x = torch.randn(48, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    batches = [x[i : i + 16] for i in range(0, 48, 16)]
+    recalibrate_batchnorm(stack, [b.expand(3, *b.shape) for b in batches])
+    for i, m in enumerate(models):
+        torch.optim.swa_utils.update_bn(batches, m)
+        mean, var = (stack.stacked_buffers()[f"1.{k}"][i] for k in ("running_mean", "running_var"))
+        torch.testing.assert_close(mean, m[1].running_mean)
+        torch.testing.assert_close(var, m[1].running_var)
 
 
 @pytest.mark.parametrize(("kwargs", "bad"), [({"gamma0": 1.0}, "1.0"), ({"stage_epochs": 0}, "0")])
 def test_bad_arguments_are_named(kwargs, bad):
     with pytest.raises(ValueError, match=re.escape(bad)):
-        PhaseAverage(nn.Linear(2, 1), **kwargs)
+        PhaseAverage(nn.Linear(2, 1).parameters(), **kwargs)
 
 
 # --- polyak -------------------------------------------------------------------------------
@@ -112,17 +120,14 @@ def test_bad_arguments_are_named(kwargs, bad):
 
 def test_polyak_is_the_plain_mean_of_the_epoch_end_parameters():
     model = bn_net()
-    polyak = PolyakAverage(model)
+    polyak = PolyakAverage(model.parameters())
     g = torch.Generator().manual_seed(3)
     thetas = []
     for _ in range(7):
         thetas.append(visit(model, g))
         polyak.update()
-    x = torch.randn(32, 3, generator=g, dtype=torch.float64)
-    polyak.finalize(batches=[x[:16], x[16:]])
+    polyak.finalize()
     np.testing.assert_allclose(flat(model), np.mean(thetas, axis=0), rtol=1e-12, atol=1e-14)
-    with torch.no_grad():
-        torch.testing.assert_close(model[1].running_mean, model[0](x).mean(0))
 
 
 # --- LA (Lookahead) -------------------------------------------------------------------------

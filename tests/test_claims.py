@@ -7,6 +7,7 @@ Several processes at once are tested in ``test_claims_concurrent.py``.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from optbench.errors import ClaimLost, OptbenchError
+from optbench.errors import BadInput, ClaimLost, OptbenchError
 from optbench.store import Store, open_store
 from optbench.store import repository as repo
 from optbench.train.config import RunConfig, RunSpec
@@ -368,3 +369,62 @@ def test_add_epochs_many_stores_a_stacked_pass_in_one_transaction(store: Store) 
     with pytest.raises(ValueError, match="repeats"):
         store.add_epochs_many("A", {ids[0]: [epoch(3), epoch(3)]})
     assert store.add_epochs_many("A", {}) == []
+
+
+def test_a_heartbeat_thread_beside_the_writes(store: Store) -> None:
+    """The runner heartbeats from a background thread while its loop stores epochs; on an
+    in-memory database (one connection) too, neither may see the other's transaction."""
+    [s] = specs(1)
+    run_id = plan_one(store, s)
+    store.claim([run_id], "A")
+    stop, errors, beats = threading.Event(), [], []
+
+    def heartbeat() -> None:
+        try:
+            while not stop.is_set():
+                beats.append(store.heartbeat("A", [run_id], lease_s=60))
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    thread = threading.Thread(target=heartbeat)
+    thread.start()
+    try:
+        for i in range(1, 41):
+            store.add_epochs(run_id, "A", [epoch(i)])
+        store.finish_run(run_id, "A", record(s))
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    assert len(beats) > 0 and beats[0] == [run_id] and beats[-1] in ([run_id], [])
+    assert len(store.epoch_rows(run_ids=[run_id])) == 40
+
+
+def test_a_deadlock_is_tried_again(store: Store, monkeypatch) -> None:
+    calls = []
+
+    def body(conn) -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise repo.WriteConflict("deadlock detected")
+        return "written"
+
+    assert store._transaction(body) == "written" and len(calls) == 3
+    monkeypatch.setattr(repo, "_WRITE_TRIES", 2)
+    calls.clear()
+    with pytest.raises(repo.WriteConflict):
+        store._transaction(body)
+    assert len(calls) == 2
+
+
+def test_plan_runs_checks_names_and_paper_values(store: Store) -> None:
+    with pytest.raises(BadInput, match="experiment name"):
+        store.plan_runs("x" * 256, specs(1))
+    with pytest.raises(BadInput, match="experiment name"):
+        store.plan_runs("", specs(1))
+    cells = [{"plan": "NaN-free", "note": "NaN losses", "value": math.nan, "std": math.inf}]
+    store.plan_runs("exp", specs(1), paper=cells)
+    assert store.experiment_paper("exp") == [
+        {"plan": "NaN-free", "note": "NaN losses", "value": None, "std": None}
+    ]
+    assert count(store, "runs") == 1

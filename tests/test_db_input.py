@@ -14,6 +14,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -430,3 +431,46 @@ def test_every_write_upgrade_is_one_transaction(tmp_path: Path, full_disk) -> No
     with pytest.raises(DatabaseFull):
         upgrade(str(old))
     assert store_engine.current(str(old)) == ("0001", "0004")
+
+
+def test_a_read_only_open_of_postgresql_refuses_writes(postgres_schema: str) -> None:
+    with pytest.raises(DatabaseMissing):
+        open_store(postgres_schema, read_only=True)  # no tables yet: none are made
+    with open_store(postgres_schema) as store:
+        store.plan_runs("exp", specs(2))
+    with open_store(postgres_schema, read_only=True) as store:
+        assert len(store.run_rows(status=None)) == 2
+        with pytest.raises(DatabaseReadOnly, match="read-only"):
+            store.plan_runs("exp", specs(3))
+    assert store_engine.current(postgres_schema) == ("0004", "0004")
+
+
+def test_a_deadlock_on_postgresql_is_a_write_conflict(postgres_schema: str) -> None:
+    """Two transactions locking two runs in opposite orders: PostgreSQL aborts one, which
+    the store reports as a WriteConflict (a DatabaseBusy) and tries again."""
+    from optbench.store.repository import WriteConflict
+
+    with open_store(postgres_schema) as store:
+        a, b = (p.id for p in store.plan_runs("exp", specs(2)))
+    engine = store_engine.make_engine(postgres_schema)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def lock(first: int, second: int) -> None:
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("UPDATE runs SET attempts = 1 WHERE id = :i"), {"i": first})
+                barrier.wait()
+                conn.execute(text("UPDATE runs SET attempts = 2 WHERE id = :i"), {"i": second})
+            outcomes.append("committed")
+        except WriteConflict as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=lock, args=ids) for ids in ((a, b), (b, a))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    engine.dispose()
+    assert sorted(map(str, outcomes))[-1] == "committed"
+    [conflict] = [o for o in outcomes if isinstance(o, WriteConflict)]
+    assert isinstance(conflict, DatabaseBusy) and "deadlock" in str(conflict)

@@ -120,7 +120,8 @@ def test_lr_spans_tell_calls_apart_by_their_arguments() -> None:
     ("text", "expected"),
     [
         ("SGD | SGD", True),
-        ("SGD | SGD(lr=0.1)", False),
+        ("SGD | SGD(lr=0.1)", True),  # a new lr applies to the running optimizer [PWA]
+        ("SGD | SGD(lr=0.1, weight_decay=0.1)", False),
         ("SGD | SGD(lr=0.01)", True),  # the catalogue's default, written out
         ("(SGD+M) | SGD", False),
         ("(SGD+M) | (SGD+M)", True),
@@ -139,5 +140,5 @@ def test_carries_optimizer(text: str, expected: bool) -> None:
 
 
 def test_carries_optimizer_compares_resolved_plans() -> None:
-    plan = resolve(parse_plan("SGD | SGD(lr=0.1)"), {"SGD": {"lr": 0.1}})
+    plan = resolve(parse_plan("SGD | SGD(weight_decay=0.1)"), {"SGD": {"weight_decay": 0.1}})
     assert carries_optimizer(*plan.stages)

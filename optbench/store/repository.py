@@ -11,7 +11,7 @@ Runs are planned, claimed, trained and finished (``RunSpec`` → ``plan_runs`` �
 
 - ``plan_runs`` inserts each specification not stored yet as ``pending`` (an insert that
   loses a race to another runner's is skipped, not an error) and links all to the
-  experiment.
+  experiment; ``lookup`` reads the same without writing (``--dry-run``).
 - ``claim`` is one ``UPDATE … WHERE claimable … RETURNING id``: the database decides who
   trains a run, never a read followed by a write. Claimable: pending, interrupted, failed
   (and diverged only when asked: a diverged run is a result), or running with an expired
@@ -24,7 +24,8 @@ Runs are planned, claimed, trained and finished (``RunSpec`` → ``plan_runs`` �
   minutes after it died. An expired lease is lost only when another runner claims the run;
   until then its owner may go on writing and heartbeats renew it.
 - ``add_epochs``, ``truncate_epochs`` and ``finish_run`` check, in their transaction, that
-  the run is still running and owned by the caller, and raise ``ClaimLost`` otherwise;
+  the run is still running and owned by the caller, and raise ``ClaimLost`` otherwise
+  (``add_epochs_many``, for the seeds of a stacked pass, names the lost runs instead);
   ``release`` hands running runs back as interrupted (Ctrl-C, a crash of the runner), with
   their epochs kept for a resume.
 
@@ -40,8 +41,9 @@ import math
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -66,6 +68,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 from optbench.errors import BadInput, ClaimLost, DatabaseBusy
 from optbench.store.models import (
@@ -88,6 +91,7 @@ LEASE_S = 120.0  # how long a claim holds a run without a heartbeat (seconds)
 HEARTBEAT_S = 30.0  # how often a runner renews its leases (seconds): a quarter of LEASE_S
 _IN_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32,766 parameters
 _ROW_CHUNK = 500  # rows per INSERT: 500 x 14 columns stays far below either limit
+_NAME_LENGTH = 255  # experiments.name is a String(255)
 _WRITE_TRIES = 5  # a PostgreSQL write that deadlocked with another is tried this often
 _CLAIMABLE = (Status.PENDING, Status.INTERRUPTED, Status.FAILED)
 _FINISHED = (Status.DONE, Status.DIVERGED, Status.FAILED, Status.INTERRUPTED)
@@ -140,6 +144,12 @@ class Store:
         self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
         self._postgresql = engine.dialect.name == "postgresql"
+        # An in-memory SQLite database is one connection shared by every thread (a runner's
+        # heartbeat beside its training loop): they take turns with it, so that no thread
+        # sees another's transaction. A pool of connections needs no turns.
+        self._turns: AbstractContextManager[Any] = (
+            threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
+        )
 
     def __enter__(self) -> Store:
         return self
@@ -152,15 +162,20 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._turns, self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self._writer.begin() as session:
+        with self._turns, self._writer.begin() as session:
             yield session
 
     def _transaction(self, body: Callable[[Connection], T]) -> T:
         """``body(connection)`` in one write transaction, tried again after a deadlock."""
         for attempt in range(1, _WRITE_TRIES + 1):
             try:
-                with self._write_engine.begin() as conn:
+                with self._turns, self._write_engine.begin() as conn:
                     return body(conn)
             except WriteConflict:
                 if attempt == _WRITE_TRIES:
@@ -217,14 +232,15 @@ class Store:
             rows[key] = _pending_row(spec, key)
             label_of[key] = labels[i] if labels is not None else None
         ordered = sorted(rows)  # one insertion order for every runner: no deadlocks
+        cells = None if paper is None else _json_ready(paper)
 
         def body(conn: Connection) -> dict[str, PlannedRun]:
             experiment_id = self._experiment_id(conn, experiment)
-            if paper is not None:
+            if cells is not None:
                 conn.execute(
                     update(_experiments)
                     .where(_experiments.c.id == experiment_id)
-                    .values(paper=_json_ready(paper))
+                    .values(paper=cells)
                 )
             add = self._insert(_runs).on_conflict_do_nothing(index_elements=["run_key"])
             for chunk in _chunks(ordered, _ROW_CHUNK):
@@ -255,7 +271,7 @@ class Store:
         """Each spec's stored run, or None where it is not stored; reads only (for
         ``--dry-run``, which must not write)."""
         keys = [spec.key for spec in specs]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             found = self._planned(conn, sorted(set(keys)))
         return [found.get(key) for key in keys]
 
@@ -394,7 +410,7 @@ class Store:
         claims held by runner processes that no longer exist)."""
         ids = sorted(set(run_ids))
         owners: set[str] = set()
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             for chunk in _chunks(ids, _IN_CHUNK):
                 owners |= set(
                     conn.execute(
@@ -498,6 +514,8 @@ class Store:
         return self._transaction(body)
 
     def _experiment_id(self, conn: Connection, name: str) -> int:
+        if not 0 < len(name) <= _NAME_LENGTH:
+            raise BadInput(f"an experiment name has 1 to {_NAME_LENGTH} characters: {name!r}")
         add = self._insert(_experiments).values(name=name, created_at=utcnow())
         conn.execute(add.on_conflict_do_nothing(index_elements=["name"]))
         return conn.execute(
@@ -539,14 +557,14 @@ class Store:
         query = select(_runs.c.status).where(
             _runs.c.run_key == run_key(plan, task, seed, config_hash)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             status = conn.execute(query).scalar_one_or_none()
         return None if status is None else Status(status)
 
     def find_run(self, plan: str, task: str, seed: int, config_hash: str) -> int | None:
         """The id of the run with this identity, or None when there is none."""
         query = select(_runs.c.id).where(_runs.c.run_key == run_key(plan, task, seed, config_hash))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(query).scalar_one_or_none()
 
     def start_run(
@@ -663,13 +681,13 @@ class Store:
 
     def experiments(self) -> list[str]:
         """Experiment names, sorted."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return list(conn.scalars(select(_experiments.c.name).order_by(_experiments.c.name)))
 
     def experiment_paper(self, name: str) -> list[dict[str, Any]] | None:
         """The paper's reported values stored with experiment ``name`` (cells as the plan
         file gives them, see ``Experiment.paper``), or None when there are none."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return conn.execute(
                 select(_experiments.c.paper).where(_experiments.c.name == name)
             ).scalar_one_or_none()
@@ -703,7 +721,7 @@ class Store:
             query = query.where(_runs.c.task == task)
         if status is not None:
             query = query.where(_runs.c.status == status.value)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return _dicts(conn.execute(query))
 
     def epoch_rows(
@@ -735,7 +753,7 @@ class Store:
                 query.where(_epochs.c.run_id.in_(ids[i : i + _IN_CHUNK]))
                 for i in range(0, len(ids), _IN_CHUNK)
             ]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [row for chunk in chunks for row in _dicts(conn.execute(chunk))]
 
     # -- baselines ------------------------------------------------------------------------
@@ -777,7 +795,7 @@ class Store:
 
     def baseline(self, name: str) -> dict[str, Any] | None:
         """The baseline called ``name`` as saved (entries by task, then name), or None."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             found = conn.execute(select(_baselines).where(_baselines.c.name == name)).mappings()
             head = found.one_or_none()
             if head is None:
@@ -802,7 +820,7 @@ class Store:
             .scalar_subquery()
         )
         query = select(_baselines, count.label("entries")).order_by(_baselines.c.name)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 {k: row[k] for k in (*_BASELINE_KEYS, "entries")}
                 for row in conn.execute(query).mappings()
@@ -964,11 +982,17 @@ def _epoch_row(run_id: int, e: EpochRecord) -> dict[str, Any]:
 
 
 def _json_ready(value: Any) -> Any:
-    """``value`` checked to be JSON (a ValueError names what is not), NaN as None."""
-    try:
-        return json.loads(json.dumps(value, allow_nan=True).replace("NaN", "null"))
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"paper values must be JSON: {e}") from e
+    """A copy of ``value`` that strict JSON can hold: non-finite numbers become None; a
+    value JSON cannot hold raises ValueError."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    raise ValueError(f"paper values must be JSON: {value!r} is a {type(value).__name__}")
 
 
 def _plain(value):
