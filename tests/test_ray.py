@@ -347,3 +347,9 @@ def test_a_dataset_missing_on_the_workers_is_one_line_exit_3(tmp_path, cluster):
                     "--address", address, "--data-dir", str(empty), "--device", "cpu")  # fmt: skip
     assert result.exit_code == 3, result.output
     assert "error:" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["show", "SGD | Adam"]])
+def test_commands_that_do_not_train_never_import_ray(args, loaded_after):
+    code = f"from optbench.cli.app import app\napp({args!r})"
+    assert loaded_after(code, names=("ray",)) == []
