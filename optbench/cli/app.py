@@ -15,6 +15,7 @@ import typer
 
 from optbench.cli.data_command import data_app
 from optbench.errors import OptbenchError
+from optbench.plan.model import MAX_EPOCHS
 
 app = typer.Typer(
     name="optbench",
@@ -133,22 +134,39 @@ def compare(
 @reports_errors
 def show(
     expression: Annotated[str, typer.Argument(help="A plan, e.g. 'SGD | (Adam+d) | SGD'.")],
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to lay the plan over.")] = 100,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_EPOCHS,
+            show_default=False,
+            help="Epochs to lay the plan over [default: the sum of its stage lengths when "
+            "every stage has one, else 100].",
+        ),
+    ] = None,
     steps_per_epoch: Annotated[
-        int, typer.Option(min=1, help="Optimizer steps per epoch (per-iteration methods).")
+        int,
+        typer.Option(
+            min=1, max=1_000_000, help="Optimizer steps per epoch (per-iteration methods)."
+        ),
     ] = 100,
 ) -> None:
-    """Parse a plan and print its canonical form, Y/N schedule table and LR curve;
-    trains nothing.
+    """Parse a plan and print it as written, its canonical form, its epochs per stage,
+    whether the optimizer state carries at each stage boundary, its Y/N schedule table
+    and its LR curve; trains nothing.
 
-    Example: optbench show "SGD(lr=0.1) | (SGD(lr=0.1)+M+cos)" --epochs 50
+    Example: optbench show "(SGD(lr=0.1)+M):80 | (SGD(lr=0.01)+M):40"
     """
     from rich.console import Console
 
     from optbench.plan.parser import parse_plan
+    from optbench.plan.timeline import fixed_epochs
     from optbench.report.show import render_show
 
-    Console().print(render_show(parse_plan(expression), epochs, steps_per_epoch))
+    plan = parse_plan(expression)
+    if epochs is None:
+        epochs = fixed_epochs(plan) or 100
+    Console().print(render_show(plan, epochs, steps_per_epoch))
 
 
 @app.command()

@@ -29,7 +29,7 @@ from optbench.methods.modifiers import wrap_lookahead
 from optbench.methods.registry import REGISTRY, STAGE_ENDS, Kind
 from optbench.plan.canonical import format_plan
 from optbench.plan.model import Plan, Stage
-from optbench.plan.timeline import carries_optimizer
+from optbench.plan.timeline import carries_optimizer, ge_lrs
 from optbench.tasks.data import Split
 from optbench.train.config import RunConfig
 from optbench.train.groups import partition
@@ -153,6 +153,8 @@ class _Run:
         for si, stage in enumerate(self.plan.stages):
             if si == 0 or not carries_optimizer(self.plan.stages[si - 1], stage):
                 optimizers = build_optimizers(self.model, stage)
+            else:  # the running optimizers go on at this stage's base LRs
+                optimizers = list(zip([o for o, _ in optimizers], ge_lrs(stage), strict=True))
             mods = _modifiers(stage)
             if "polyak" in mods and polyak is None:
                 polyak = PolyakAverage(self.model)

@@ -25,7 +25,7 @@ from optbench.methods.registry import REGISTRY, Kind
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.model import Call, Plan, Stage
 from optbench.plan.parser import parse_plan
-from optbench.plan.timeline import carries_optimizer
+from optbench.plan.timeline import carries_optimizer, ge_lrs
 from optbench.tasks.toy import get_problem
 from optbench.train.loop import build_optimizers, versions
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
@@ -95,6 +95,8 @@ def run_toy(plan: Plan | str, problem: str, steps: int, seed: int = 0) -> ToyRun
         fresh = si == 0 or not carries_optimizer(plan.stages[si - 1], stage)
         if fresh:
             optimizers = build_optimizers(model, stage)
+        else:  # the running optimizers go on at this stage's base LRs
+            optimizers = list(zip([o for o, _ in optimizers], ge_lrs(stage), strict=True))
         stage_lookahead = next((c for c in stage.calls if c.name == "LA"), None)
         if fresh or stage_lookahead != lookahead:
             # A carried optimizer keeps its Lookahead wrapper (slow weights, counter) only
