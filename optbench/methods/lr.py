@@ -298,9 +298,10 @@ def phase_decay(clock: Clock, base: float, *, gamma0: float) -> float:
     the first epoch down to (1 − γ)/(1 − γ^T) in the last (0.1 for T = 80).
     """
     span = max(1, round(clock.T))
-    gamma = gamma0 ** (80.0 / span)
+    log_gamma = 80.0 / span * math.log(gamma0)
     t = min(span, math.floor(clock.t + 1e-9) + 1)
-    return (1.0 - gamma ** (span - t + 1)) / (1.0 - gamma**span)
+    # 1 − γ^n as −expm1(n·ln γ): exact to rounding even when γ is within 1e-16 of 1
+    return math.expm1((span - t + 1) * log_gamma) / math.expm1(span * log_gamma)
 
 
 class PlateauFactor:
