@@ -120,3 +120,12 @@ def test_show_prints_a_plan_or_one_error_for_any_text(text: str) -> None:
         assert ERROR.match(result.stderr), result.stderr
         assert result.stderr.count("error:") == 1
         assert len(result.stderr.splitlines()) <= 3  # the message, the source, the caret
+
+
+def test_show_and_plan_files_load_no_heavy_library(loaded_after):
+    code = "from optbench.cli.app import app\napp(['show', '(SGD(lr=0.1)+M+avgdecay):8 | Adam:2'])"
+    assert loaded_after(code) == []
+    code = (
+        "from optbench.plan.planfile import load_plan_file\nload_plan_file('plans/quickstart.yaml')"
+    )
+    assert loaded_after(code) == []
