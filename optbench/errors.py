@@ -125,7 +125,7 @@ class PlanFileError(BadInput):
 
     def __init__(self, path: str, message: str, *, key: str | None = None, line: int | None = None):
         where = path + (f":{line}" if line is not None else "")
-        at_key = f" (key {key!r})" if key else ""
+        at_key = f" (key {quoted(key)})" if key else ""
         super().__init__(f"{where}{at_key}: {message}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import typer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -105,6 +105,9 @@ ERROR = re.compile(r"error: \S")
 
 @settings(max_examples=250, deadline=1000, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=60), plan_like, structured))
+@example("SGD\n" + "9" * 140)  # a long unexpected token is quoted briefly
+@example("SGD(" + "k" * 500 + "=1)")
+@example("-0")
 def test_show_prints_a_plan_or_one_error_for_any_text(text: str) -> None:
     result = runner.invoke(show_app, ["--", text])
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(

@@ -86,7 +86,7 @@ def method_specs(name: str) -> tuple[MethodSpec, ...]:
     specs = tuple(s for s in (REGISTRY.get(name), STAGE_ENDS.get(name)) if s is not None)
     if not specs:
         known = [*REGISTRY, *STAGE_ENDS]
-        raise BadInput(f"unknown method {name!r}{did_you_mean(name, known)}")
+        raise BadInput(f"unknown method {quoted(name)}{did_you_mean(name, known)}")
     return specs
 
 
@@ -111,7 +111,7 @@ def unknown_argument(spec: MethodSpec, key: str, *others: MethodSpec) -> str:
     takes = ", ".join(spec.defaults) or "no arguments"
     for other in others:
         takes += f"; as an end condition {', '.join(other.defaults) or 'nothing'}"
-    return f"unknown argument {key!r} for {spec.name}{hint} ({spec.name} takes {takes})"
+    return f"unknown argument {quoted(key)} for {spec.name}{hint} ({spec.name} takes {takes})"
 
 
 def coerce_value(spec: MethodSpec, key: str, value: Value, *, shown: str | None = None) -> Value:

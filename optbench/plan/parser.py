@@ -38,7 +38,7 @@ import math
 import re
 from fractions import Fraction
 
-from optbench.errors import BadInput, UnknownName
+from optbench.errors import BadInput, UnknownName, quoted
 from optbench.methods.registry import REGISTRY, STAGE_ENDS, Kind, MethodSpec
 from optbench.plan.canonical import (
     alias_target,
@@ -85,7 +85,9 @@ def _parse_plan(tokens: Tokenizer) -> Plan:
         if tokens.check("RIGHT_PAREN"):
             tokens.raise_syntax_error("unexpected ')'")
         text, _ = tokens.upcoming()
-        tokens.raise_syntax_error(f"unexpected {text!r}; join methods with '+' and stages with '|'")
+        tokens.raise_syntax_error(
+            f"unexpected {quoted(text)}; join methods with '+' and stages with '|'"
+        )
     return Plan(tuple(stages), source=tokens.source)
 
 
@@ -123,7 +125,7 @@ def _parse_body(tokens: Tokenizer) -> list[Call]:
         tokens.raise_syntax_error("a stage's length or end condition goes after its ')'")
     text, _ = tokens.upcoming()
     tokens.raise_syntax_error(
-        f"unexpected {text!r}; join methods with '+' and close the stage with ')'"
+        f"unexpected {quoted(text)}; join methods with '+' and close the stage with ')'"
     )
 
 
