@@ -221,6 +221,10 @@ NUMBER = "9" * 5000
             HEAD + "plans: " + "[" * 1000 + "]" * 1000 + "\n",
             "plan.yaml:3: invalid YAML: nested more than 20 levels deep",
         ),
+        (
+            HEAD + "plans: [SGD\x00]\n",
+            "plan.yaml:3: invalid YAML: character #x0000 is not allowed in YAML",
+        ),
         # Method arguments are range-checked in the defaults as in the plans.
         (
             HEAD + "defaults:\n  RMSprop: {alpha: 1.5}\nplans: [RMSprop]\n",

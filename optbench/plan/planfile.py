@@ -140,8 +140,12 @@ def load_plan_file(path: str | Path, tasks: Iterable[str] | None = None) -> Plan
         line = mark.line + 1 if mark else None
         problem = error.problem or error.context or "cannot be read"
         raise PlanFileError(name, f"invalid YAML: {problem}", line=line) from None
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow
+        line = text.count("\n", 0, error.position) + 1
+        message = f"invalid YAML: character #x{error.character:04x} is not allowed in YAML"
+        raise PlanFileError(name, message, line=line) from None
     except yaml.YAMLError as error:
-        raise PlanFileError(name, f"invalid YAML: {error}") from None
+        raise PlanFileError(name, f"invalid YAML: {' '.join(str(error).split())}") from None
     if tasks is None:
         from optbench.tasks.registry import TASKS
 
