@@ -2,7 +2,8 @@
 at most 2%). Both time the training steps of an epoch with perf_counter, excluding
 evaluation; the first epoch of each is warm-up and dropped.
 
-    python benchmarks/trainer_overhead.py [--task digits-mlp] [--epochs 4] [--repeats 5]
+    python -m benchmarks.trainer_overhead [--task digits-mlp] [--epochs 4] [--repeats 5]
+        [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ import torch
 from torch import nn
 
 from benchmarks.common import interleaved, report
-from optbench.plan.canonical import resolve
+from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
 from optbench.tasks.registry import build_loader, build_model, get_task
-from optbench.train.loop import RunConfig, seed_everything, train_run
+from optbench.train.config import RunConfig, RunSpec
+from optbench.train.engine import train_pass
+from optbench.train.problems import Classification, seed_everything
 
 
-def hand_written(data, build, epochs: int, batch: int) -> float:
+def hand_written(data, build, epochs: int, batch: int, device: str = "cpu") -> float:
     """ms per batch of the plainest loop: randperm slices, SGD, loss kept on the device."""
     seed_everything(0)
-    model = build(data.input_shape, data.num_classes)
+    model = build(data.input_shape, data.num_classes).to(torch.device(device))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.CrossEntropyLoss()
     n = len(data.x_train)
@@ -32,7 +35,8 @@ def hand_written(data, build, epochs: int, batch: int) -> float:
     per_epoch = []
     for _ in range(epochs):
         model.train()
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=device)
+        sync(device)
         t0 = time.perf_counter()
         for b in range(steps):
             idx = perm[b * batch : (b + 1) * batch]
@@ -40,12 +44,22 @@ def hand_written(data, build, epochs: int, batch: int) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        sync(device)
         per_epoch.append(1000 * (time.perf_counter() - t0) / steps)
     return sum(per_epoch[1:]) / len(per_epoch[1:])
 
 
-def optbench_loop(data, build, epochs: int, batch: int, plan: str = "SGD(lr=0.01)") -> float:
-    record = train_run(resolve(parse_plan(plan)), "bench", 0, RunConfig(epochs, batch), data, build)
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def optbench_loop(
+    data, build, epochs: int, batch: int, plan: str = "SGD(lr=0.01)", device: str = "cpu"
+) -> float:
+    config = RunConfig(epochs, batch, device)
+    spec = RunSpec(format_plan(resolve(parse_plan(plan))), "bench", 0, config)
+    (record,) = train_pass([spec], Classification(data, build))
     return record.ms_per_batch  # first epoch excluded, as above
 
 
@@ -55,13 +69,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    torch.set_num_threads(1)
     task = get_task(args.task)
-    data, build = build_loader(task)(None), build_model(task)
+    data, build = build_loader(task)(None).to(torch.device(args.device)), build_model(task)
+    e, b, d = args.epochs, args.batch, args.device
     medians = interleaved(
         {
-            "hand-written loop": lambda: hand_written(data, build, args.epochs, args.batch),
-            "optbench trainer": lambda: optbench_loop(data, build, args.epochs, args.batch),
+            "hand-written loop": lambda: hand_written(data, build, e, b, d),
+            "optbench trainer": lambda: optbench_loop(data, build, e, b, device=d),
         },
         args.repeats,
     )

@@ -5,6 +5,21 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Tests train as ``optbench run`` does by default: on one CPU thread (reproducible,
+    and fast on small models however loaded the machine is)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def tiny_split():
     import torch
@@ -49,3 +64,18 @@ def loaded_after():
         return eval(out.stdout.strip().splitlines()[-1])
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _dataset_cache(tmp_path_factory):
+    """Cached dataset arrays go to a folder of the test session, not the user's cache
+    (subprocesses inherit it through the environment)."""
+    import os
+
+    before = os.environ.get("OPTBENCH_CACHE")
+    os.environ["OPTBENCH_CACHE"] = str(tmp_path_factory.mktemp("optbench-cache"))
+    yield
+    if before is None:
+        del os.environ["OPTBENCH_CACHE"]
+    else:
+        os.environ["OPTBENCH_CACHE"] = before

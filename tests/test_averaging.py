@@ -13,6 +13,7 @@ from torch import nn
 from optbench.methods.averaging import PhaseAverage, PolyakAverage
 from optbench.methods.modifiers import FullBatch, wrap_lookahead
 from optbench.methods.registry import ALIASES, REGISTRY, Kind
+from optbench.train.stacking import recalibrate_batchnorm
 
 
 def flat(model: nn.Module) -> np.ndarray:
@@ -36,9 +37,9 @@ def bn_net() -> nn.Module:
 
 
 def test_gamma_is_gamma0_to_the_80_over_stage_epochs():
-    model = nn.Linear(2, 1)
-    assert PhaseAverage(model, gamma0=0.9, stage_epochs=80).gamma == pytest.approx(0.9)
-    assert PhaseAverage(model, gamma0=0.9, stage_epochs=40).gamma == pytest.approx(0.81)
+    params = list(nn.Linear(2, 1).parameters())
+    assert PhaseAverage(params, gamma0=0.9, stage_epochs=80).gamma == pytest.approx(0.9)
+    assert PhaseAverage(params, gamma0=0.9, stage_epochs=40).gamma == pytest.approx(0.81)
 
 
 def test_two_epochs_by_hand():
@@ -55,13 +56,13 @@ def test_two_epochs_by_hand():
 @pytest.mark.parametrize(("gamma0", "epochs"), [(0.9, 8), (0.99, 8), (0.9, 80)])
 def test_result_is_the_bias_corrected_exponential_mean(gamma0, epochs):
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
-    avg = PhaseAverage(model, gamma0=gamma0, stage_epochs=epochs)
+    avg = PhaseAverage(model.parameters(), gamma0=gamma0, stage_epochs=epochs)
     g = torch.Generator().manual_seed(1)
     thetas = []
     for _ in range(epochs):
         thetas.append(visit(model, g))
         avg.update()
-    avg.finalize(model)
+    avg.finalize()
     gamma = gamma0 ** (80 / epochs)
     weights = [gamma ** (epochs - t) for t in range(1, epochs + 1)]
     expected = (
@@ -73,8 +74,10 @@ def test_result_is_the_bias_corrected_exponential_mean(gamma0, epochs):
 
 
 def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
+    """[PWA] §2.1.1: after averaging, "run only forward-pass of the network to calibrate
+    the local statistics at the batch normalization layers"."""
     model = bn_net()
-    avg = PhaseAverage(model, gamma0=0.9, stage_epochs=4)
+    avg = PhaseAverage(model.parameters(), gamma0=0.9, stage_epochs=4)
     g = torch.Generator().manual_seed(2)
     for _ in range(4):
         visit(model, g)
@@ -82,29 +85,21 @@ def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
     bn = model[1]
     bn.running_mean.fill_(123.0)  # stale statistics from the trajectory
     x = torch.randn(64, 3, generator=g, dtype=torch.float64)
-    batches = [(x[i : i + 16], None) for i in range(0, 64, 16)]
-    avg.finalize(model, batches)
+    avg.finalize()
+    recalibrate_batchnorm(model, [x[i : i + 16] for i in range(0, 64, 16)])
     with torch.no_grad():
         pre_bn = model[0](x)  # the averaged first layer
-    # update_bn averages the per-batch statistics; equal batches: the mean over all data
+    # the plain average of the per-batch statistics; equal batches: the mean over all data
     torch.testing.assert_close(bn.running_mean, pre_bn.mean(0))
     batch_vars = torch.stack([pre_bn[i : i + 16].var(0) for i in range(0, 64, 16)])
     torch.testing.assert_close(bn.running_var, batch_vars.mean(0))
     assert bn.momentum == 0.1  # restored after the pass
 
 
-def test_batchnorm_model_without_batches_is_an_error():
-    model = bn_net()
-    avg = PhaseAverage(model, stage_epochs=2)
-    avg.update()
-    with pytest.raises(ValueError, match="BatchNorm"):
-        avg.finalize(model)
-
-
 @pytest.mark.parametrize(("kwargs", "bad"), [({"gamma0": 1.0}, "1.0"), ({"stage_epochs": 0}, "0")])
 def test_bad_arguments_are_named(kwargs, bad):
     with pytest.raises(ValueError, match=re.escape(bad)):
-        PhaseAverage(nn.Linear(2, 1), **kwargs)
+        PhaseAverage(nn.Linear(2, 1).parameters(), **kwargs)
 
 
 # --- polyak -------------------------------------------------------------------------------
@@ -112,17 +107,36 @@ def test_bad_arguments_are_named(kwargs, bad):
 
 def test_polyak_is_the_plain_mean_of_the_epoch_end_parameters():
     model = bn_net()
-    polyak = PolyakAverage(model)
+    polyak = PolyakAverage(model.parameters())
     g = torch.Generator().manual_seed(3)
     thetas = []
     for _ in range(7):
         thetas.append(visit(model, g))
         polyak.update()
-    x = torch.randn(32, 3, generator=g, dtype=torch.float64)
-    polyak.finalize(batches=[x[:16], x[16:]])
+    polyak.finalize()
     np.testing.assert_allclose(flat(model), np.mean(thetas, axis=0), rtol=1e-12, atol=1e-14)
-    with torch.no_grad():
-        torch.testing.assert_close(model[1].running_mean, model[0](x).mean(0))
+
+
+@pytest.mark.parametrize("make", [lambda p: PhaseAverage(p, stage_epochs=4), PolyakAverage])
+def test_an_average_resumed_from_its_state_ends_where_the_uninterrupted_one_does(make):
+    model = bn_net()
+    params = list(model.parameters())
+    g = torch.Generator().manual_seed(4)
+    whole = make(params)
+    for _ in range(2):
+        visit(model, g)
+        whole.update()
+    resumed = make(params)
+    resumed.load_state_dict(copy.deepcopy(whole.state_dict()))
+    for _ in range(2):
+        visit(model, g)
+        whole.update()
+        resumed.update()
+    whole.finalize()
+    expected = flat(model)
+    visit(model, g)
+    resumed.finalize()
+    np.testing.assert_allclose(flat(model), expected, rtol=1e-15)
 
 
 # --- LA (Lookahead) -------------------------------------------------------------------------

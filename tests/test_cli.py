@@ -160,13 +160,13 @@ def test_threads_sets_torchs_cpu_threads(tmp_path):
 
 
 def test_ctrl_c_keeps_finished_runs_and_the_next_run_goes_on(tmp_path, monkeypatch):
-    import optbench.train.loop as loop
+    import optbench.train.engine as engine
     from optbench.store.engine import open_store
 
-    real, calls = loop.train_run, []
+    real, calls = engine.train_pass, []
 
     def interrupted_on_the_second_run(*args, **kwargs):
-        calls.append(args[2])
+        calls.append(args[0])
         if len(calls) == 2:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
@@ -174,14 +174,14 @@ def test_ctrl_c_keeps_finished_runs_and_the_next_run_goes_on(tmp_path, monkeypat
     plan_file = tmp_path / "plan.yaml"
     plan_file.write_text(PLAN)
     db = f"sqlite:///{tmp_path / 'r.db'}"
-    monkeypatch.setattr(loop, "train_run", interrupted_on_the_second_run)
+    monkeypatch.setattr(engine, "train_pass", interrupted_on_the_second_run)
     result = invoke("run", str(plan_file), "--db", db, "--device", "cpu")
     assert result.exit_code == 130
     assert "interrupted" in result.output
     store = open_store(db)
     assert sorted(r["status"] for r in store.run_rows(status=None)) == ["done", "interrupted"]
     store.close()
-    monkeypatch.setattr(loop, "train_run", real)
+    monkeypatch.setattr(engine, "train_pass", real)
     again = invoke("run", str(plan_file), "--db", db, "--device", "cpu")
     assert "3 runs to train, 1 already stored" in again.output
 

@@ -231,3 +231,13 @@ def test_without_a_data_folder_exits_2_naming_the_option():
     result = fetch("mnist")
     assert result.exit_code == 2
     assert "--data-dir" in result.output
+
+
+def test_every_fetchable_datasets_missing_hint_names_its_fetch_command(tmp_path):
+    from optbench.tasks.datasets.fetch import SOURCES
+
+    assert {"car", "agaricus"} <= set(SOURCES)
+    for name, source in SOURCES.items():
+        assert f"optbench data fetch {name} --data-dir DIR" in source.layout.hint
+        if source.layout.default is None:  # Fashion-MNIST may be installed system-wide
+            assert f"optbench data fetch {name}" in source.layout.not_found(tmp_path)

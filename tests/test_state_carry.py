@@ -3,10 +3,8 @@ changes lr keeps the running optimizer and trains at the new lr ([PWA]'s phases)
 
 from __future__ import annotations
 
-from optbench.plan.canonical import resolve
-from optbench.plan.parser import parse_plan
-from optbench.train.loop import RunConfig, train_run
 from optbench.train.toy import run_toy
+from tests.training import train_one
 
 # An LR drop by stages, and the same drop inside one stage (0.5 · 0.25 = 0.125 exactly).
 PHASES = "(SGD(lr=0.5)+M):2 | (SGD(lr=0.125)+M):2"
@@ -14,11 +12,7 @@ ONE_STAGE = "(SGD(lr=0.5)+M+piecewise(points='0.5:0.25'))"
 
 
 def test_an_lr_drop_between_stages_is_one_momentum_run(tiny_split, tiny_model):
-    def run(text):
-        plan = resolve(parse_plan(text))
-        return train_run(plan, "tiny", 0, RunConfig(4, 32), tiny_split, tiny_model)
-
-    phases, one = run(PHASES), run(ONE_STAGE)
+    phases, one = (train_one(t, tiny_split, tiny_model, epochs=4) for t in (PHASES, ONE_STAGE))
     assert [e.lr for e in phases.epochs] == [0.5, 0.5, 0.125, 0.125]
     assert [(e.train_loss, e.val_loss) for e in phases.epochs] == [
         (e.train_loss, e.val_loss) for e in one.epochs

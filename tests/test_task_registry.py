@@ -22,14 +22,26 @@ from optbench.tasks.registry import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED_TASKS = {
-    "mnist-nn2", "mnist-nn3", "mnist-lenet4", "mnist-vgg9",
-    "fashion-mnist-nn2", "fashion-mnist-nn3", "fashion-mnist-lenet4", "fashion-mnist-vgg9",
-    "cifar10-resnet20", "cifar10-vgg19", "cifar10-resnet18", "cifar10-wrn28-10",
-    "cifar100-resnet20", "cifar100-resnet18", "svhn-resnet20",
-    "imdb-lstm", "iris-mlp", "wine-mlp", "digits-mlp",
-}  # fmt: skip
-TOY_TASKS = {"quadratic-track", "sum-of-four-track"}  # [DSA]'s toy problems
+ANN = {  # [ANN] §4.1, Tables 2 and 3
+    f"{d}-{m}" for d in ("mnist", "fashion-mnist") for m in ("nn2", "nn3", "lenet4", "vgg9")
+} | {
+    f"{d}-{m}"
+    for d in ("svhn", "cifar10", "cifar100")
+    for m in ("vgg19", "resnet18", "resnet50", "densenet121", "googlenet")
+}
+PWA = {  # [PWA] §3, Tables 1 and 2
+    f"{d}-{m}"
+    for d in ("cifar100", "cifar10", "svhn")
+    for m in ("cnn13", "resnet34", "wrn28-10", "densenet121")
+}
+DSA = {  # [DSA] §3.1, Tables 1, 2 and 7
+    f"{d}-{m}" for d in ("mnist", "svhn", "cifar10", "cifar100") for m in ("fmp", "lenet5")
+} | {f"{d}-mlp" for d in ("iris", "wine", "car", "agaricus")}
+MIX = {"mnist-mix-mlp", "cifar10-lenet5"}  # [MIX] §III.C
+MS = {"cifar10-resnet20", "imdb-lstm"}
+OWN = {"digits-mlp", "cifar100-resnet20", "svhn-resnet20"}
+EXPECTED_TASKS = ANN | PWA | DSA | MIX | MS | OWN
+TOY_TASKS = {"quadratic-track", "quadratic-b95-track", "sum-of-four-track"}  # [DSA]
 PAPERS = {"[ANN]", "[MS]", "[PWA]", "[MIX]", "[DSA]", "-"}
 
 
@@ -50,7 +62,7 @@ def test_toy_tasks_name_a_toy_problem(name):
 def test_every_task_resolves(name):
     task = get_task(name)
     assert task.dataset in DATASETS and name.startswith(task.dataset + "-")
-    assert task.description and task.paper in PAPERS
+    assert task.description and set(task.paper.split()) <= PAPERS
     assert callable(build_loader(task)) and callable(build_model(task))
     augment = build_augment(task)
     assert augment is None or callable(augment)
@@ -69,8 +81,31 @@ def test_every_dataset_is_located_or_bundled(name, tmp_path):
         assert spec.available(tmp_path) is True
 
 
-def test_image_datasets_with_augmentation():
-    assert {n for n, d in DATASETS.items() if d.augment} == {"cifar10", "cifar100", "svhn"}
+@pytest.mark.parametrize(
+    ("paper", "names"),
+    [("[ANN]", ANN), ("[PWA]", PWA), ("[DSA]", DSA), ("[MIX]", MIX), ("[MS]", MS)],
+)
+def test_each_papers_tasks_carry_its_tag(paper, names):
+    assert {n for n, t in TASKS.items() if paper in t.paper.split()} == names | (
+        TOY_TASKS if paper == "[DSA]" else set()
+    )
+
+
+def test_augmentation_follows_each_paper():
+    """[PWA] §3: crop everywhere, flips on CIFAR only; [DSA] trains without "data
+    expansion"; MNIST-like images and tables are never augmented."""
+    crop_flip = "optbench.tasks.augment:augment_crop_flip"
+    crop = "optbench.tasks.augment:augment_crop"
+    for name, task in TASKS.items():
+        papers = set(task.paper.split())
+        if task.dataset in ("cifar10", "cifar100") and papers & {"[ANN]", "[PWA]", "[MS]", "-"}:
+            assert task.augment == crop_flip, name
+        elif task.dataset == "svhn" and papers & {"[ANN]", "[PWA]", "-"}:
+            assert task.augment == crop, name
+        else:
+            assert task.augment == "", name
+    assert get_task("svhn-wrn28-10").augment == crop  # a flipped digit is another glyph
+    assert build_augment(get_task("cifar10-fmp")) is None
 
 
 def test_unknown_task_suggests_a_close_name():

@@ -8,9 +8,10 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+import torch
 
 from optbench.errors import BadInput
-from optbench.tasks.toy import PROBLEMS, get_problem
+from optbench.tasks.toy import PROBLEMS, get_problem, sum_of_four_data
 from optbench.train.toy import run_toy
 
 A, B = 1.0, 1000.0
@@ -102,13 +103,59 @@ def test_a_non_finite_loss_stops_the_run_and_is_recorded():
     assert all(math.isfinite(x) for x in run.losses[:-1])
 
 
-def test_sum_of_four_is_the_line_fit_through_four_points():
+def test_sum_of_four_is_the_papers_regression_of_four_weights():
+    """[DSA] §3.3: min_w ‖w·xᵀ − y‖ with w ∈ R⁴, y the sum of four numbers, optimum w = 1."""
     spec = get_problem("sum-of-four")
+    x, y = sum_of_four_data()
+    assert x.shape == (32, 4) and np.array_equal(y, x.sum(axis=1))
+    assert (
+        x.min() >= 0
+        and x.max() < 1
+        and np.array_equal(x, np.random.RandomState(0).uniform(0, 1, (32, 4)))
+    )
+    assert spec.dims == 4 and spec.minimum == (1.0, 1.0, 1.0, 1.0)
     assert spec.objective(*spec.minimum) == 0.0
-    assert spec.objective(0.0, 0.0) == 9 + 25 + 49 + 81
-    run = run_toy("DSA", "sum-of-four", 200)
-    np.testing.assert_allclose(run.trajectory[-1], spec.minimum, atol=1e-6)
-    assert run.trajectory[0] == spec.start
+    assert spec.objective(*spec.start) == pytest.approx(np.linalg.norm(y))  # the norm, not squared
+    w = np.array([0.5, 1.5, -1.0, 2.0])
+    assert spec.objective(*w) == pytest.approx(np.linalg.norm(x @ w - y))
+    model = spec.build()
+    assert [n for n, _ in model.named_parameters()] == ["w1", "w2", "w3", "w4"]
+    model.loss().backward()
+    residual = x @ np.zeros(4) - y
+    np.testing.assert_allclose(
+        [float(p.grad) for p in model.parameters()], x.T @ residual / np.linalg.norm(residual)
+    )
+    run = run_toy("DSA", "sum-of-four", 300)
+    assert len(run.trajectory[0]) == 4 and run.trajectory[0] == spec.start
+    np.testing.assert_allclose(run.trajectory[-1], spec.minimum, atol=1e-3)
+
+
+def test_sum_of_four_has_a_zero_gradient_at_its_minimum():
+    model = get_problem("sum-of-four").build()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    model.loss().backward()
+    assert all(float(p.grad) == 0.0 for p in model.parameters())  # not NaN
+
+
+def test_quadratic_b95_is_the_appendix_h_variant():
+    spec = get_problem("quadratic-b95")
+    assert spec.start == (-1.0, 1.0) and spec.minimum == (0.0, 0.0)
+    assert spec.objective(-1.0, 1.0) == 1.0 + 95.0
+    assert spec.objective(0.5, -0.2) == pytest.approx(0.25 + 95.0 * 0.04)
+    run = run_toy("DSA", "quadratic-b95", 4)
+    expected = numpy_dsa((-1.0, 1.0), 4, lambda w: np.array([2.0 * w[0], 190.0 * w[1]]))
+    np.testing.assert_allclose(run.trajectory, expected, rtol=1e-12)
+
+
+def test_plane_is_the_objective_through_the_minimum():
+    four = get_problem("sum-of-four")
+    w1, w2 = np.meshgrid(np.linspace(0, 2, 3), np.linspace(0, 2, 3))
+    expected = [four.objective(a, b, 1.0, 1.0) for a, b in zip(w1.ravel(), w2.ravel(), strict=True)]
+    np.testing.assert_allclose(four.plane(w1, w2).ravel(), expected)
+    quad = get_problem("quadratic")
+    assert quad.plane(0.1, 0.01) == quad.objective(0.1, 0.01)
 
 
 def test_unknown_problem_names_the_valid_ones():
@@ -119,13 +166,24 @@ def test_unknown_problem_names_the_valid_ones():
     assert "'rosenbrock'" in str(error.value)
 
 
-@pytest.mark.parametrize(
-    ("plan", "named"),
-    [("SGD+avg", "'avg'"), ("SGD | SGD+polyak", "'polyak'"), ("SGD:plateau", "'plateau'")],
-)
-def test_unsupported_parts_of_a_plan_are_named(plan, named):
-    with pytest.raises(BadInput, match=named):
-        run_toy(plan, "quadratic", 6)
+def test_every_part_of_a_plan_runs_on_a_toy_problem():
+    # one engine: averaging, stage ends and plateau LR work on the objective as on data
+    for plan in ("SGD(lr=0.0005)+avg", "SGD(lr=0.0005) | SGD(lr=0.0005)+polyak",
+                 "SGD(lr=0.0005):plateau(patience=1, max=3) | Adam",
+                 "SGD(lr=0.0005)+plateau(patience=0)"):  # fmt: skip
+        run = run_toy(plan, "quadratic", 6)
+        assert not run.diverged and len(run.trajectory) == len(run.losses)
+
+
+def test_phase_averaging_on_a_toy_problem_ends_on_the_weighted_mean_of_its_points():
+    steps, gamma = 4, 0.9 ** (80 / 4)
+    plain = run_toy("SGD(lr=0.0005)", "quadratic", steps)
+    averaged = run_toy("SGD(lr=0.0005)+avg", "quadratic", steps)
+    points = plain.trajectory[1:]
+    weights = [(1 - gamma) / (1 - gamma**steps) * gamma ** (steps - t) for t in range(1, steps + 1)]
+    expected = tuple(sum(w * p[k] for w, p in zip(weights, points, strict=True)) for k in (0, 1))
+    assert averaged.trajectory[:-1] == plain.trajectory[:-1]
+    assert averaged.trajectory[-1] == pytest.approx(expected)
 
 
 def test_full_and_lookahead_are_accepted():

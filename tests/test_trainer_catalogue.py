@@ -9,14 +9,23 @@ from optbench.methods.registry import REGISTRY, Kind
 from optbench.plan.canonical import resolve
 from optbench.plan.parser import parse_plan
 from optbench.tasks.registry import build_loader, build_model, get_task
-from optbench.train.loop import RunConfig, train_run
+from optbench.train.engine import Sink
 from optbench.train.record import Status
 from optbench.train.schedule import Schedule
+from tests.training import train_one
+
+
+class Epochs(Sink):
+    def __init__(self, on_epoch):
+        self.on_epoch = on_epoch
+
+    def epoch(self, index, record):
+        self.on_epoch(record)
 
 
 def run(text, split, build, epochs=3, batch_size=32, on_epoch=None):
-    plan = resolve(parse_plan(text))
-    return train_run(plan, "t", 0, RunConfig(epochs, batch_size), split, build, on_epoch=on_epoch)
+    sink = Epochs(on_epoch) if on_epoch else None
+    return train_one(text, split, build, epochs=epochs, batch_size=batch_size, sink=sink)
 
 
 def plan_for(name: str) -> str:
@@ -83,13 +92,21 @@ def test_a_full_batch_stage_takes_one_step_per_epoch(tiny_split, tiny_model):
     assert [e.lr for e in record.epochs] == pytest.approx([0.1, 0.05, 0.1 / 3])
 
 
-def snapshots_of(model_holder):
-    seen = []
+@pytest.fixture
+def averaged(monkeypatch):
+    """The parameters each averager saw at every ``update()``, and the model trained."""
+    from optbench.methods import averaging
 
-    def on_epoch(_record):
-        seen.append([p.detach().clone() for p in model_holder[0].parameters()])
+    seen = {"avg": [], "polyak": []}
+    for cls, key in ((averaging.PhaseAverage, "avg"), (averaging.PolyakAverage, "polyak")):
+        original = cls.update
 
-    return seen, on_epoch
+        def update(self, _original=original, _key=key):
+            seen[_key].append([p.detach().clone() for p in self.params])
+            _original(self)
+
+        monkeypatch.setattr(cls, "update", update)
+    return seen
 
 
 def holding(build):
@@ -97,18 +114,20 @@ def holding(build):
 
     def build_and_keep(shape, classes):
         holder.append(build(shape, classes))
-        return holder[0]
+        return holder[-1]
 
     return holder, build_and_keep
 
 
-def test_phase_averaging_ends_the_stage_on_the_bias_corrected_average(tiny_split, tiny_model):
+def test_phase_averaging_ends_the_stage_on_the_bias_corrected_average(
+    tiny_split, tiny_model, averaged
+):
     holder, build = holding(tiny_model)
-    seen, on_epoch = snapshots_of(holder)
     T, gamma0 = 4, 0.9  # noqa: N806 - the paper's symbol
-    record = run(f"SGD(lr=0.1)+M+avg(gamma0={gamma0})", tiny_split, build, epochs=T,
-                 on_epoch=on_epoch)  # fmt: skip
+    record = run(f"SGD(lr=0.1)+M+avg(gamma0={gamma0})", tiny_split, build, epochs=T)
     assert record.status is Status.DONE
+    seen = averaged["avg"]
+    assert len(seen) == T
     gamma = gamma0 ** (80 / T)
     for i, p in enumerate(holder[0].parameters()):
         expected = (
@@ -119,12 +138,13 @@ def test_phase_averaging_ends_the_stage_on_the_bias_corrected_average(tiny_split
         assert torch.allclose(p, expected, atol=1e-6)
 
 
-def test_polyak_averages_every_epoch_of_its_stages(tiny_split, tiny_model):
+def test_polyak_averages_every_epoch_of_its_stages(tiny_split, tiny_model, averaged):
     holder, build = holding(tiny_model)
-    seen, on_epoch = snapshots_of(holder)
-    run("SGD(lr=0.1) | (SGD(lr=0.1)+polyak)", tiny_split, build, epochs=4, on_epoch=on_epoch)
+    run("SGD(lr=0.1) | (SGD(lr=0.1)+polyak)", tiny_split, build, epochs=4)
+    seen = averaged["polyak"]
+    assert len(seen) == 2
     for i, p in enumerate(holder[0].parameters()):
-        assert torch.allclose(p, (seen[2][i] + seen[3][i]) / 2, atol=1e-6)
+        assert torch.allclose(p, (seen[0][i] + seen[1][i]) / 2, atol=1e-6)
 
 
 def test_lookahead_changes_the_trajectory(tiny_split, tiny_model):
@@ -146,6 +166,6 @@ def test_each_lr_factor_is_computed_once_per_step():
                 return _fn(clock, base, **kw)
 
             object.__setattr__(term, "fn", counted)
-    for step in range(schedule.total_steps):
-        schedule.factor_at(step, 0.01)
+    for epoch in range(2):
+        schedule.epoch_lrs(0, epoch, 0.01, taken=[])
     assert calls == {"kRkD": 100, "d": 100}

@@ -57,7 +57,9 @@ def reports_errors(fn: F) -> F:
             from rich.console import Console
             from rich.markup import escape
 
-            Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(str(e))}")
+            Console(stderr=True, highlight=False, soft_wrap=True).print(
+                f"[bold red]error:[/] {escape(str(e))}"
+            )
             raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
@@ -75,29 +77,79 @@ def run(
         list[str] | None, typer.Option("--task", help="Train only these tasks (repeatable).")
     ] = None,
     data_dir: DataDirOption = None,
-    dry_run: Annotated[bool, typer.Option(help="Print what would run; train nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option(help="Print what would run and how; train and create nothing.")
+    ] = False,
     threads: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1024,
+            envvar="OPTBENCH_THREADS",
+            help="torch's CPU threads. Part of each run's configuration: the thread count "
+            "changes the last bits of results. 1 is reproducible on any machine and fastest "
+            "for small models.",
+        ),
+    ] = 1,
+    stack: Annotated[
+        bool,
+        typer.Option(
+            help="Train the seeds of a plan together, stacked in one pass, where its methods "
+            "allow (--dry-run says where and why not); --no-stack trains each seed alone.",
+        ),
+    ] = True,
+    stack_size: Annotated[
         int | None,
         typer.Option(
             min=1,
-            envvar="OPTBENCH_THREADS",
-            help="CPU threads for torch [default: torch's choice]; 1 is often faster for "
-            "small models and when other processes share the cores.",
+            max=4096,
+            help="Seeds per stacked pass at most [default: as many as fit in half the free "
+            "memory, up to 32].",
+        ),
+    ] = None,
+    retry_diverged: Annotated[
+        bool,
+        typer.Option(
+            help="Train diverged runs again. By default a diverged run is a result: kept, "
+            "counted by compare, not retrained.",
+        ),
+    ] = False,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OPTBENCH_CHECKPOINTS",
+            help="Folder for the checkpoints of runs in progress [default: beside the "
+            "database file, or ./optbench-checkpoints for a server database].",
         ),
     ] = None,
 ) -> None:
     """Train every plan x task x seed of a plan file that is not already stored.
 
+    Each finished epoch is stored as it ends; a killed run resumes from its last finished
+    epoch when the same command runs again. Several runners may share one database: each
+    run is trained once.
+
     Example: optbench run plans/quickstart.yaml --seeds 10 --device auto
     """
-    from optbench.cli.run_command import run_plan_file
+    from optbench.cli.run_command import RunOptions, run_plan_file
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
-    code = run_plan_file(
-        plan_file, seeds, device, db, epochs, task or [], data_dir, dry_run, threads
+    options = RunOptions(
+        seeds=seeds,
+        device=device,
+        db=db,
+        epochs=epochs,
+        tasks=tuple(task or ()),
+        data_dir=data_dir,
+        dry_run=dry_run,
+        threads=threads,
+        stack=stack,
+        stack_size=stack_size,
+        retry_diverged=retry_diverged,
+        checkpoints=checkpoints,
     )
-    raise typer.Exit(code)
+    raise typer.Exit(run_plan_file(plan_file, options))
 
 
 @app.command()
@@ -297,9 +349,9 @@ def plot_lr(
 @reports_errors
 def plot_track(
     expressions: Annotated[list[str], typer.Argument(help="Plan expressions, e.g. 'Adam'.")],
-    problem: Annotated[str, typer.Option(help="Toy problem: quadratic or sum-of-four.")] = (
-        "quadratic"
-    ),
+    problem: Annotated[
+        str, typer.Option(help="Toy problem: quadratic, quadratic-b95 or sum-of-four.")
+    ] = "quadratic",
     steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 100,
     out: ImageOption = Path("track.png"),
 ) -> None:

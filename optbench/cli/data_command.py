@@ -34,7 +34,8 @@ def fetch(
     name: Annotated[
         str,
         typer.Argument(
-            help="mnist, fashion-mnist, cifar10, cifar100, svhn or imdb.", show_default=False
+            help="mnist, fashion-mnist, cifar10, cifar100, svhn, imdb, car or agaricus.",
+            show_default=False,
         ),
     ],
     data_dir: Annotated[
@@ -47,8 +48,9 @@ def fetch(
     ] = None,
 ) -> None:
     """Download a dataset into DIR in the layout the loaders read (DIR/mnist/,
-    DIR/cifar-10-batches-py/, DIR/svhn/, DIR/aclImdb/ ...). A download that fails leaves
-    nothing behind (exit status 3); digits, iris and wine ship with scikit-learn.
+    DIR/cifar-10-batches-py/, DIR/svhn/, DIR/aclImdb/, DIR/car/, DIR/mushroom/ ...). A
+    download that fails leaves nothing behind (exit status 3); digits, iris and wine ship
+    with scikit-learn.
 
     Example: optbench data fetch mnist --data-dir ~/data
     """

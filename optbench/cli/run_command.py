@@ -1,139 +1,177 @@
-"""``optbench run``: plan file -> pending jobs -> live progress -> stored runs."""
+"""``optbench run``: plan file -> run specifications -> claimed, trained, stored runs."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from optbench import jobs
+from optbench.errors import DataMissing, DeviceUnavailable
+from optbench.execute.planning import Planned, expand, stacking
+from optbench.execute.runner import trains
 from optbench.plan.planfile import load_plan_file
+from optbench.tasks.registry import DATASETS, get_task
+from optbench.train.config import RunConfig
 from optbench.train.record import Status
 
-_MARK = {Status.DONE: "[green]done[/]", Status.DIVERGED: "[yellow]diverged[/]",
-         Status.FAILED: "[red]failed[/]"}  # fmt: skip
+
+@dataclass(frozen=True)
+class RunOptions:
+    seeds: int | None = None
+    device: str = "auto"
+    db: str | None = None
+    epochs: int | None = None
+    tasks: Sequence[str] = ()
+    data_dir: str | None = None
+    dry_run: bool = False
+    threads: int = 1
+    stack: bool = True
+    stack_size: int | None = None
+    retry_diverged: bool = False
+    checkpoints: str | None = None
 
 
-def run_plan_file(
-    path: Path,
-    seeds: int | None,
-    device: str,
-    db: str | None,
-    epochs: int | None,
-    tasks: Sequence[str],
-    data_dir: str | None,
-    dry_run: bool,
-    threads: int | None = None,
-) -> int:
+def run_plan_file(path: Path, options: RunOptions) -> int:
     """Train what is not stored yet; the exit status is 1 if any run failed, else 0."""
-    from optbench.store.engine import open_store
-    from optbench.train.config import RunConfig
-
     console = Console(highlight=False)
     plan_file = load_plan_file(path)
-    all_jobs = jobs.expand(plan_file, tasks or plan_file.tasks, seeds or plan_file.seeds)
-    missing = jobs.missing_data(all_jobs, data_dir)
-    if not dry_run:
-        if missing:
-            from optbench.errors import DataMissing
+    tasks = tuple(options.tasks) or plan_file.tasks
+    device = resolve_device(options.device, probe_only=options.dry_run)
+    config = RunConfig(options.epochs or plan_file.epochs, plan_file.batch_size, device,
+                       options.threads)  # fmt: skip
+    planned = expand(plan_file, tasks, options.seeds or plan_file.seeds, config)
+    missing = missing_data(planned, options.data_dir)
+    if options.dry_run:
+        _print_dry_run(console, plan_file.experiment, planned, missing, config, options)
+        return 0
+    if missing:
+        name, hint = next(iter(missing.items()))
+        raise DataMissing(f"dataset {name!r} not found: {hint}")
+    return _train(console, plan_file, planned, config, options)
 
-            name, hint = next(iter(missing.items()))
-            raise DataMissing(f"dataset {name!r} not found: {hint}")
-        device = jobs.resolve_device(device)
-        if threads is not None:
-            import torch
 
-            torch.set_num_threads(threads)
-    config = RunConfig(epochs or plan_file.epochs, plan_file.batch_size, device)
-    store = open_store(db)
+def resolve_device(requested: str, probe_only: bool = False) -> str:
+    """``auto`` -> ``cuda`` when a CUDA device works, else ``cpu``; ``cuda`` without one is
+    an error. ``probe_only`` (dry runs) decides without importing torch: an NVIDIA
+    driver on the machine counts as a working device."""
+    if probe_only:
+        if requested != "auto":
+            return requested
+        nvidia = Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi")
+        return "cuda" if nvidia else "cpu"
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailable("--device cuda: no CUDA device is available on this machine")
+    return requested
+
+
+def missing_data(planned: Sequence[Planned], data_dir: str | None) -> dict[str, str]:
+    """Datasets the runs need that are not found: name -> how to get them."""
+    needed = {get_task(p.spec.task).dataset for p in planned}
+    return {d: DATASETS[d].hint for d in sorted(needed) if not DATASETS[d].available(data_dir)}
+
+
+def _train(console, plan_file, planned, config, options: RunOptions) -> int:
+    from optbench.cli.progress import LiveProgress, LogProgress
+    from optbench.execute.checkpoints import Checkpoints, default_folder
+    from optbench.execute.local import LocalExecutor
+    from optbench.execute.runner import Runner
+    from optbench.store.engine import open_store, resolve_url
+
+    store = open_store(options.db)
+    folder = (
+        Path(options.checkpoints)
+        if options.checkpoints
+        else default_folder(resolve_url(options.db))
+    )
+    labels = {p.spec.key: p.label for p in planned}
+    executor = LocalExecutor(config.device, config.threads, options.data_dir, options.stack_size)
     try:
-        todo = jobs.pending(store, all_jobs, config.hash)
-        if dry_run:
-            _print_dry_run(console, plan_file.experiment, all_jobs, todo, missing, config)
-            return 0
-        jobs.link_done(store, plan_file.experiment, all_jobs, config.hash)
-        console.print(
-            f"[bold]{escape(plan_file.experiment)}[/]: {len(todo)} runs to train, "
-            f"{len(all_jobs) - len(todo)} already stored; device {config.device}"
+        paper = getattr(plan_file, "paper", None)
+        specs = [p.spec for p in planned]
+        states = store.plan_runs(
+            plan_file.experiment, specs, labels=[p.label for p in planned], paper=paper
         )
-        try:
-            summary = _train_with_progress(
-                console, store, plan_file.experiment, todo, config, data_dir
-            )
-        except KeyboardInterrupt:
-            console.print(
-                "[yellow]interrupted[/]: finished runs are stored and the one in progress is "
-                "marked interrupted; run the same command again to go on"
-            )
-            return 130
+        todo = sum(trains(s.status, options.retry_diverged) for s in states)
+        console.print(
+            f"[bold]{escape(plan_file.experiment)}[/]: {todo} runs to train, "
+            f"{len(planned) - todo} already stored; {config.describe()}"
+        )
+        watch = LiveProgress if sys.stdout.isatty() else LogProgress
+        with watch(console, todo * config.epochs, labels) as progress:
+            runner = Runner(store, Checkpoints(folder), stack=options.stack,
+                            retry_diverged=options.retry_diverged, progress=progress,
+                            width=executor.width)  # fmt: skip
+            try:
+                summary = runner.train(planned, states, executor)
+            except KeyboardInterrupt:
+                console.print(
+                    "[yellow]interrupted[/]: finished epochs and runs are stored, the runs in "
+                    "progress are marked interrupted and keep their checkpoints; run the same "
+                    "command again to go on"
+                )
+                return 130
     finally:
         store.close()
     failed = summary.count(Status.FAILED)
     console.print(
-        f"trained {len(summary.trained)} runs: {summary.count(Status.DONE)} done, "
+        f"trained {len(summary.finished)} runs: {summary.count(Status.DONE)} done, "
         f"{summary.count(Status.DIVERGED)} diverged, {failed} failed"
+        + (f"; {summary.elsewhere} held by other runners" if summary.elsewhere else "")
+        + (f"; {summary.lost} taken over by other runners" if summary.lost else "")
     )
     return 1 if failed else 0
 
 
-def _train_with_progress(console, store, experiment, todo, config, data_dir) -> jobs.Summary:
-    summary = jobs.Summary()
-    total_epochs = len(todo) * config.epochs
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("epochs"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        bar = progress.add_task("training", total=total_epochs)
-
-        def on_start(job: jobs.Job) -> None:
-            progress.update(bar, description=f"{job.task} {escape(job.display)} seed {job.seed}")
-
-        def on_done(job: jobs.Job, record) -> None:
-            acc = (
-                f"val acc {record.final.accuracy:.4f}"
-                if record.final
-                else escape(record.error or "")
-            )
-            progress.console.print(
-                f"{_MARK[record.status]}  {job.task}  {escape(job.display)}  seed {job.seed}  {acc}"
-            )
-            # a run that stopped early still fills its share of the bar
-            progress.update(bar, completed=(len(summary.trained) + 1) * config.epochs)
-
-        for record in jobs.execute(
-            store, experiment, todo, config, data_dir,
-            on_start=on_start, on_epoch=lambda _: progress.advance(bar), on_done=on_done,
-        ):  # fmt: skip
-            summary.trained.append(record)
-    return summary
-
-
-def _print_dry_run(console, experiment, all_jobs, todo, missing, config) -> None:
+def _print_dry_run(console, experiment, planned, missing, config, options: RunOptions) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{experiment}: {len(todo)} of {len(all_jobs)} runs to train "
-                  f"({config.epochs} epochs, batch {config.batch_size})")  # fmt: skip
-    for col in ("task", "plan", "seeds to run", "stored"):
+    statuses = _stored_statuses(options.db, planned)
+    groups: dict[tuple[str, str], list[Planned]] = {}
+    for p in planned:
+        groups.setdefault((p.spec.task, p.label), []).append(p)
+    todo = sum(trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
+               for p in planned)  # fmt: skip
+    table = Table(
+        title=f"{experiment}: {todo} of {len(planned)} runs to train ({config.describe()})"
+    )
+    for col in ("task", "plan", "seeds to run", "stored", "seeds train"):
         table.add_column(col)
-    groups: dict[tuple[str, str], list[int]] = {}
-    for job in all_jobs:
-        groups.setdefault((job.task, job.display), [])
-    for job in todo:
-        groups[(job.task, job.display)].append(job.seed)
-    per_key = {}
-    for job in all_jobs:
-        per_key[(job.task, job.display)] = per_key.get((job.task, job.display), 0) + 1
-    for (task, plan), seeds in groups.items():
-        shown = ", ".join(map(str, seeds)) if seeds else "-"
-        table.add_row(task, escape(plan), shown, str(per_key[(task, plan)] - len(seeds)))
+    for (task, label), runs in groups.items():
+        run = [
+            p.spec.seed
+            for p in runs
+            if trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
+        ]
+        stacks, why = stacking(runs[0].spec.plan, task, options.stack)
+        how = "stacked in one pass" if stacks else f"separately: {why}"
+        shown = ", ".join(map(str, run)) if run else "-"
+        table.add_row(task, escape(label), shown, str(len(runs) - len(run)), how)
     console.print(table)
     for name, hint in missing.items():
         console.print(f"[yellow]missing data[/] {name}: {escape(hint)}")
+
+
+def _stored_statuses(db: str | None, planned: Sequence[Planned]) -> dict[str, Status]:
+    """The stored status of each planned run, read without creating anything; empty when
+    there is no database yet."""
+    from optbench.errors import DatabaseMissing
+    from optbench.store.engine import open_store
+
+    try:
+        store = open_store(db, create=False)
+    except DatabaseMissing:
+        return {}
+    try:
+        stored = store.lookup([p.spec for p in planned])
+    finally:
+        store.close()
+    return {p.spec.key: s.status for p, s in zip(planned, stored, strict=True) if s is not None}

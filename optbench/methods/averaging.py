@@ -1,41 +1,21 @@
 """Parameter averaging stage modifiers: ``avg`` [PWA] and ``polyak``.
 
-Both keep averages of the parameters taken at epoch ends, write the average into the
-model when their span ends, and then re-estimate BatchNorm statistics with one pass over
-the training data in train mode (``torch.optim.swa_utils.update_bn``), because running
-statistics gathered along the trajectory do not match the averaged weights.
+Both keep averages of the parameters taken at epoch ends and write the average into the
+parameters when their span ends. The trainer then re-estimates BatchNorm statistics with
+one pass over the training data (``optbench.train.stacking.recalibrate_batchnorm``),
+because running statistics gathered along the trajectory do not match averaged weights.
+
+Both work on any list of tensors, so seeds stacked along a leading dimension are averaged
+elementwise like one model. Their state (``state_dict``) goes into checkpoints.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
-from torch import Tensor, nn
-from torch.optim.swa_utils import AveragedModel, update_bn
-
-
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def recalibrate_bn(model: nn.Module | None, batches: Iterable | None) -> None:
-    """Re-estimate BatchNorm running statistics over ``batches`` (each a tensor of inputs
-    or a tuple whose first item is); nothing to do for a model without BatchNorm."""
-    if model is None or not has_batchnorm(model):
-        return
-    if batches is None:
-        raise ValueError(
-            "the model has BatchNorm layers: pass the training batches to re-estimate "
-            "their statistics for the averaged weights"
-        )
-    update_bn(batches, model)
-
-
-def _parameters(params_or_model: nn.Module | Iterable[Tensor]) -> list[Tensor]:
-    if isinstance(params_or_model, nn.Module):
-        return list(params_or_model.parameters())
-    return list(params_or_model)
+from torch import Tensor
 
 
 class PhaseAverage:
@@ -52,22 +32,17 @@ class PhaseAverage:
     parameters whose weights sum to 1.
 
     Trainer: build one at the start of each stage with ``avg``
-    (``PhaseAverage(model, gamma0, stage_epochs)``), call ``update()`` after every epoch's
-    last step, and ``finalize(model, batches)`` once after the stage's last ``update()``,
-    before the next stage starts; ``batches`` iterates over the training inputs.
+    (``PhaseAverage(params, gamma0, stage_epochs)``), call ``update()`` after every
+    epoch's last step, and ``finalize()`` once after the stage's last ``update()``, then
+    re-estimate BatchNorm statistics.
     """
 
-    def __init__(
-        self,
-        params_or_model: nn.Module | Iterable[Tensor],
-        gamma0: float = 0.9,
-        stage_epochs: int = 80,
-    ) -> None:
+    def __init__(self, params: Iterable[Tensor], gamma0: float = 0.9, stage_epochs: int = 80):
         if not 0.0 <= gamma0 < 1.0:
             raise ValueError(f"Invalid gamma0 (in [0, 1)): {gamma0}")
         if stage_epochs < 1:
             raise ValueError(f"Invalid stage_epochs (>= 1): {stage_epochs}")
-        self.params = _parameters(params_or_model)
+        self.params = list(params)
         self.gamma = gamma0 ** (80.0 / stage_epochs)
         self.average = [torch.zeros_like(p, requires_grad=False) for p in self.params]
         self.updates = 0
@@ -75,20 +50,26 @@ class PhaseAverage:
     @torch.no_grad()
     def update(self) -> None:
         """θ̄ ← γ·θ̄ + (1 − γ)·θ, at the end of an epoch."""
-        for avg, p in zip(self.average, self.params, strict=True):
-            avg.mul_(self.gamma).add_(p.detach(), alpha=1.0 - self.gamma)
+        torch._foreach_mul_(self.average, self.gamma)
+        torch._foreach_add_(self.average, [p.detach() for p in self.params], alpha=1 - self.gamma)
         self.updates += 1
 
     @torch.no_grad()
-    def finalize(self, model: nn.Module | None = None, batches: Iterable | None = None) -> None:
-        """θ ← θ̄/(1 − γ^n), then BatchNorm re-estimation over ``batches`` when ``model``
-        has BatchNorm layers. Without any ``update()`` the parameters are left alone."""
+    def finalize(self) -> None:
+        """θ ← θ̄/(1 − γ^n). Without any ``update()`` the parameters are left alone."""
         if self.updates == 0:
             return
         correction = 1.0 - self.gamma**self.updates
         for avg, p in zip(self.average, self.params, strict=True):
             p.copy_(avg / correction)
-        recalibrate_bn(model, batches)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"average": self.average, "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for avg, saved in zip(self.average, state["average"], strict=True):
+            avg.copy_(saved)
+        self.updates = int(state["updates"])
 
 
 class PolyakAverage:
@@ -97,34 +78,41 @@ class PolyakAverage:
 
         θ ← (1/N)·Σ_{e=1..N} θ_e,  then BatchNorm statistics re-estimated
 
-    over the N epochs at whose end ``update()`` was called. Built on
-    ``torch.optim.swa_utils.AveragedModel`` (an equal-weight running mean of a copy of
-    the model's parameters; buffers are not averaged but re-estimated).
+    over the N epochs at whose end ``update()`` was called, as a running mean
+    θ̄ ← θ̄ + (θ − θ̄)/N (``torch.optim.swa_utils``' equal-weight average).
 
     Trainer: build one when the first stage with ``polyak`` starts, ``update()`` after
-    every epoch from then on, ``finalize(model, batches)`` once after the last epoch of
-    training, before the final evaluation.
+    every epoch of a stage with ``polyak``, ``finalize()`` once after the last epoch of
+    training, before BatchNorm re-estimation and the final evaluation.
     """
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
-        self.averaged = AveragedModel(model)
+    def __init__(self, params: Iterable[Tensor]) -> None:
+        from torch.optim.swa_utils import get_swa_multi_avg_fn
 
-    @property
-    def updates(self) -> int:
-        return int(self.averaged.n_averaged)
+        self.params = list(params)
+        self.average = [p.detach().clone() for p in self.params]
+        self.updates = 0
+        self._average_fn = get_swa_multi_avg_fn()
 
     @torch.no_grad()
     def update(self) -> None:
-        self.averaged.update_parameters(self.model)
+        current = [p.detach() for p in self.params]
+        if self.updates == 0:
+            torch._foreach_copy_(self.average, current)
+        else:
+            self._average_fn(self.average, current, self.updates)
+        self.updates += 1
 
     @torch.no_grad()
-    def finalize(self, model: nn.Module | None = None, batches: Iterable | None = None) -> None:
-        """Copy the mean into ``model`` (the one given at construction by default) and
-        re-estimate its BatchNorm statistics. Without any ``update()`` nothing changes."""
-        model = self.model if model is None else model
+    def finalize(self) -> None:
+        """Copy the mean into the parameters. Without any ``update()`` nothing changes."""
         if self.updates == 0:
             return
-        for p, avg in zip(model.parameters(), self.averaged.module.parameters(), strict=True):
-            p.copy_(avg)
-        recalibrate_bn(model, batches)
+        torch._foreach_copy_(self.params, self.average)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"average": self.average, "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        torch._foreach_copy_(self.average, list(state["average"]))
+        self.updates = int(state["updates"])

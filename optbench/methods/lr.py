@@ -21,21 +21,48 @@ from optbench.errors import BadInput, quoted
 
 @dataclass(frozen=True)
 class Clock:
-    """Progress of an LR method over its span, in optimizer steps."""
+    """Progress of an LR method over its span, in optimizer steps and in epochs.
 
-    step: int  # steps taken in the span before this one
-    total: int  # steps in the whole span
-    steps_per_epoch: int
+    A span can cross stages of different batch counts (a ``full``-batch stage takes one
+    step per epoch), so steps and epochs are counted apart: ``step``/``total`` for
+    per-iteration methods ([MS]'s ``d`` and ``kRkD``), ``t``/``T`` for methods laid out
+    over epochs. Without ``epochs_elapsed``/``epochs_total`` the span has one batch count
+    and ``t = step / steps_per_epoch``.
+    """
+
+    step: int  # optimizer steps taken in the span before this one
+    total: int  # optimizer steps in the whole span
+    steps_per_epoch: int  # of the stage this step is in
+    epochs_elapsed: float | None = None
+    epochs_total: float | None = None
 
     @property
     def t(self) -> float:
-        """Progress in epochs (fractional)."""
+        """Epochs of the span elapsed before this step (fractional)."""
+        if self.epochs_elapsed is not None:
+            return self.epochs_elapsed
         return self.step / self.steps_per_epoch
 
     @property
     def T(self) -> float:  # noqa: N802 - the papers' symbol
         """Span length in epochs."""
+        if self.epochs_total is not None:
+            return self.epochs_total
         return self.total / self.steps_per_epoch
+
+    @property
+    def fraction(self) -> float:
+        """How far through its span the method is, in [0, 1): t / T."""
+        if self.epochs_elapsed is None:
+            return self.step / self.total
+        return self.t / self.T
+
+    def part(self, parts: int) -> int:
+        """Which of ``parts`` equal parts of the span this step is in (0-based), exactly:
+        integer arithmetic on steps when the span has one batch count."""
+        if self.epochs_elapsed is None:
+            return min(parts - 1, (self.step * parts) // self.total)
+        return min(parts - 1, math.floor(self.t * parts / self.T + 1e-9))
 
 
 def decay(clock: Clock, base: float, *, rate: float) -> float:
@@ -45,7 +72,7 @@ def decay(clock: Clock, base: float, *, rate: float) -> float:
 
 def cosine(clock: Clock, base: float, *, low: float) -> float:
     """[MS] cosine decay from 1 to ``low`` over the span: low + (1-low)(1+cos(pi t/T))/2."""
-    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * clock.step / clock.total))
+    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * clock.fraction))
 
 
 def exponential(clock: Clock, base: float, *, low: float, up: float) -> float:
@@ -61,7 +88,7 @@ def exponential(clock: Clock, base: float, *, low: float, up: float) -> float:
     ``up`` = 0 is the base LR; both bounds are absolute LRs, as in ``sigmoid``.
     """
     upper = _upper(up, base)
-    return upper * (low / upper) ** (clock.step / clock.total) / base
+    return upper * (low / upper) ** clock.fraction / base
 
 
 def staircase(clock: Clock, base: float, *, gamma: float, levels: int) -> float:
@@ -69,7 +96,7 @@ def staircase(clock: Clock, base: float, *, gamma: float, levels: int) -> float:
 
     With SGD(lr=0.1) and the defaults this is [ANN]'s 0.1 -> 0.01 -> 0.001.
     """
-    level = min(levels - 1, (clock.step * levels) // clock.total)
+    level = clock.part(levels)
     return gamma**level
 
 
@@ -136,7 +163,7 @@ def repeated_sigmoid(
     [ANN]), each over an equal part of the span: with L = T/cycles, i = ⌊t/L⌋ and
     t' = t − iL,  η(t) = low + (up − low) / (1 + exp(κ(2t' − L))).  The LR jumps back to
     ``up`` at each restart."""
-    i = min(cycles - 1, (clock.step * cycles) // clock.total)
+    i = clock.part(cycles)
     part = clock.T / cycles
     local = clock.t - i * part
     eta = low + (_upper(up, base) - low) * _falling_logistic(kappa * (2.0 * local - part))
@@ -177,7 +204,7 @@ def natural_exp(clock: Clock, base: float, *, k: float) -> float:
 
 def polynomial(clock: Clock, base: float, *, power: float) -> float:
     """Polynomial decay to 0 at the end of the span: (1 − t/T)^power."""
-    return (1.0 - clock.step / clock.total) ** power
+    return (1.0 - clock.fraction) ** power
 
 
 MAX_POINTS = 100  # piecewise: more levels than any schedule needs
@@ -217,7 +244,7 @@ def piecewise(clock: Clock, base: float, *, points: str) -> float:
     factor from its share on. "0.5:0.1,0.75:0.01" gives 1 → 0.1 at T/2 → 0.01 at 3T/4.
     The factors are the factors in force (like TensorFlow's ``piecewise_constant``
     values), not multipliers of the previous level."""
-    share = clock.step / clock.total
+    share = clock.fraction
     factor = 1.0
     for start, value in parse_points(points):
         if share < start:

@@ -256,14 +256,6 @@ def state_carry(prev: Stage, nxt: Stage) -> Carry:
     return Carry(True, "; ".join(lrs) if lrs else "same optimizer")
 
 
-def ge_lrs(stage: Stage) -> tuple[float, ...]:
-    """The base LR of each GE method of a resolved stage, in the order of its calls (the
-    order the trainer builds its optimizers in). A carried optimizer takes these at the
-    boundary (``state_carry``)."""
-    ges = [c for c in stage.calls if REGISTRY[c.name].kind is Kind.GE]
-    return tuple(float(c.kwargs.get("lr", 1.0)) for c in ges)
-
-
 def carries_optimizer(prev: Stage, nxt: Stage) -> bool:
     """True when ``nxt`` keeps ``prev``'s optimizer state and takes its own lr; False
     means a fresh optimizer. The rule and its reasons are ``state_carry``'s."""

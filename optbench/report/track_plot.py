@@ -48,13 +48,14 @@ def plot_tracks(plans: list[str], problem: str, steps: int, out: Path, *, seed: 
     spec = get_problem(problem)
     parsed = [parse_plan(text) for text in plans]
     runs = [run_toy(plan, problem, steps, seed) for plan in parsed]
-    tracks = [
-        [(x, y) for x, y in run.trajectory if math.isfinite(x) and math.isfinite(y)] for run in runs
+    tracks = [  # (w1, w2) of each point; a problem of more dimensions is drawn in that plane
+        [(p[0], p[1]) for p in run.trajectory if math.isfinite(p[0]) and math.isfinite(p[1])]
+        for run in runs
     ]
     (x0, x1), (y0, y1) = _view(spec.window, [p for t in tracks for p in t])
 
     w1, w2 = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
-    z = spec.objective(w1, w2)
+    z = spec.plane(w1, w2)
     top = float(np.max(z))
     levels = np.geomspace(top * 1e-5, top, 16) if top > 0 else 16
 
@@ -71,7 +72,7 @@ def plot_tracks(plans: list[str], problem: str, steps: int, out: Path, *, seed: 
         color = line.get_color()
         ax.plot(xs[0], ys[0], "o", color=color, markersize=7, fillstyle="none")
         ax.plot(xs[-1], ys[-1], "X" if run.diverged else "s", color=color, markersize=6)
-    ax.plot(*spec.minimum, "*", color="black", markersize=10, label="minimum")
+    ax.plot(*spec.minimum[:2], "*", color="black", markersize=10, label="minimum")
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("w1")

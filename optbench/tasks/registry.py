@@ -2,7 +2,9 @@
 
 A task pairs a dataset loader with a model builder, both as "module:function" paths so
 that ``optbench tasks`` lists the catalogue (and whether the data is found) without
-importing torch.
+importing torch. Each task names the papers that run it, whether its seeds can train
+stacked (``stacks``) and its per-batch augmentation (a task's, not a dataset's: [DSA]
+trains CIFAR without the crop and flip that [PWA] uses).
 
 What the trainer uses::
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -32,7 +34,6 @@ class DatasetSpec:
     description: str
     hint: str = ""  # how to get the files when they are missing; empty = always available
     locate: str = ""  # "module:function(data_dir) -> Path | None"; empty = always available
-    augment: str = ""  # "module:function(x, generator) -> x" per training batch; empty = none
 
     def available(self, data_dir: str | Path | None = None) -> bool:
         return not self.locate or _resolve(self.locate)(data_dir) is not None
@@ -44,11 +45,13 @@ class TaskSpec:
     dataset: str
     model: str  # "module:function(input_shape, num_classes) -> nn.Module"
     description: str
-    paper: str
+    paper: str  # the papers that run it, e.g. "[ANN] [PWA]"; "-" for optbench's own
     kind: str = "classify"  # or "toy": a [DSA] toy problem trained by optbench.train.toy
     # Seeds of this model can train stacked in one pass with results equal to separate
-    # runs: no dropout (its random masks follow the global RNG) and no recurrent layers.
+    # runs: no dropout and no other per-sample randomness (random masks and fractional
+    # pooling regions follow the global RNG), no recurrent layers.
     stacks: bool = True
+    augment: str = ""  # "module:function(x, generator) -> x" per training batch; "" = none
 
 
 def _resolve(path: str) -> Callable:
@@ -58,27 +61,42 @@ def _resolve(path: str) -> Callable:
 
 _D = "optbench.tasks.datasets."
 _M = "optbench.tasks.models:"
-_CROP_FLIP = "optbench.tasks.augment:augment_crop_flip"
+CROP_FLIP = "optbench.tasks.augment:augment_crop_flip"
+CROP = "optbench.tasks.augment:augment_crop"
 
 
 def _bundled(name: str, description: str) -> DatasetSpec:
     return DatasetSpec(name, f"{_D}sklearn_bundled:load_{name}", description)
 
 
-def _local(
-    name: str, loader: str, description: str, layout: files.Layout, augment: str = ""
-) -> DatasetSpec:
+def _local(name: str, loader: str, description: str, layout: files.Layout) -> DatasetSpec:
     locate = f"{_D}files:locate_{name.replace('-', '_')}"
-    return DatasetSpec(name, _D + loader, description, layout.hint, locate, augment)
+    return DatasetSpec(name, _D + loader, description, layout.hint, locate)
+
+
+def _toy(name: str) -> DatasetSpec:
+    return DatasetSpec(name, "", "[DSA] toy objective, no data: see optbench.tasks.toy")
 
 
 DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
     {
         d.name: d
         for d in [
-            _bundled("digits", "scikit-learn's 8x8 digits, 1,437/360"),
-            _bundled("iris", "scikit-learn's iris, 4 features, 120/30"),
-            _bundled("wine", "scikit-learn's wine, 13 features, 142/36"),
+            _bundled("digits", "scikit-learn's 8x8 digits, 1,437/360 stratified"),
+            _bundled("iris", "scikit-learn's iris, 4 features, 120/30 hold-out"),
+            _bundled("wine", "scikit-learn's wine, 13 features, 142/36 hold-out"),
+            _local(
+                "car",
+                "uci:load_car",
+                "UCI car evaluation, car.data, 6 ordinal features, 1,382/346 hold-out",
+                files.CAR,
+            ),
+            _local(
+                "agaricus",
+                "uci:load_agaricus",
+                "UCI mushroom, agaricus-lepiota.data, 116 one-hot features, 6,499/1,625",
+                files.AGARICUS,
+            ),
             _local("mnist", "idx:load_mnist", "MNIST, IDX files, 60,000/10,000", files.MNIST),
             _local(
                 "fashion-mnist",
@@ -89,26 +107,24 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             _local(
                 "cifar10",
                 "cifar:load_cifar10",
-                "CIFAR-10, python pickles, 50,000/10,000, crop+flip",
+                "CIFAR-10, python pickles, 50,000/10,000",
                 files.CIFAR10,
-                augment=_CROP_FLIP,
             ),
             _local(
                 "cifar100",
                 "cifar:load_cifar100",
-                "CIFAR-100 (fine labels), python pickles, 50,000/10,000, crop+flip",
+                "CIFAR-100 (fine labels), python pickles, 50,000/10,000",
                 files.CIFAR100,
-                augment=_CROP_FLIP,
             ),
             _local(
                 "svhn",
                 "svhn:load_svhn",
-                "SVHN cropped digits, .mat files, 73,257/26,032, crop+flip",
+                "SVHN cropped digits, .mat files, 73,257/26,032",
                 files.SVHN,
-                augment=_CROP_FLIP,
             ),
-            DatasetSpec("quadratic", "", "[DSA] toy objective w1^2 + 1000 w2^2, no data"),
-            DatasetSpec("sum-of-four", "", "[DSA] toy least-squares fit of four points, no data"),
+            _toy("quadratic"),
+            _toy("quadratic-b95"),
+            _toy("sum-of-four"),
             _local(
                 "imdb",
                 "imdb:load_imdb",
@@ -119,66 +135,114 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
     }
 )
 
+# The standard augmentation of each image dataset where a paper trains with it: crop and
+# flip on CIFAR, crop alone on SVHN ([PWA] §3); MNIST-like images are not augmented.
+STANDARD_AUGMENT = {"cifar10": CROP_FLIP, "cifar100": CROP_FLIP, "svhn": CROP}
+_AUGMENT_NAMES = {CROP_FLIP: "crop+flip", CROP: "crop", "": "no augmentation"}
 
-def _task(name: str, dataset: str, builder: str, description: str, paper: str) -> TaskSpec:
-    return TaskSpec(name, dataset, _M + builder, description, paper)
+# Model builders whose seeds cannot train stacked: dropout or fractional max-pooling
+# (random draws from the global RNG), recurrent layers.
+_UNSTACKABLE = {"cnn13", "googlenet", "fmp", "lstm_classifier"}
+
+_ANN_DEEP = ("vgg19", "resnet18", "resnet50", "densenet121", "googlenet")
+_PWA = ("cnn13", "resnet34", "wrn28_10", "densenet121")
+_DSA_IMAGES = ("mnist", "svhn", "cifar10", "cifar100")
+_TITLES = {
+    "mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100", "svhn": "SVHN", "digits": "digits", "iris": "IRIS",
+    "wine": "WINE", "car": "CAR", "agaricus": "AGARICUS", "imdb": "IMDB",
+}  # fmt: skip
+_MODELS = {  # builder -> (task-name part, description)
+    "nn2": ("nn2", "NN-2, two hidden layers of 1,000"),
+    "nn3": ("nn3", "NN-3, three hidden layers of 1,000"),
+    "lenet4": ("lenet4", "LeNet-4"),
+    "vgg9": ("vgg9", "VGG-9 (BN)"),
+    "vgg19": ("vgg19", "VGG-19 (BN)"),
+    "resnet18": ("resnet18", "ResNet-18"),
+    "resnet20": ("resnet20", "ResNet-20"),
+    "resnet34": ("resnet34", "ResNet34"),
+    "resnet50": ("resnet50", "ResNet-50"),
+    "densenet121": ("densenet121", "DenseNet-121"),
+    "googlenet": ("googlenet", "GoogLeNet"),
+    "cnn13": ("cnn13", "13-layer VGG-like net (BN, dropout)"),
+    "wrn28_10": ("wrn28-10", "WRN-28-10"),
+    "lenet5": ("lenet5", "LeNet-5"),
+    "fmp": ("fmp", "FMP net (fractional max-pooling)"),
+    "dsa_mlp": ("mlp", "MLP 32-64-256-128 (sigmoid/PReLU)"),
+    "mix_mlp": ("mix-mlp", "dense net 128-64 (fc1, fc2, output)"),
+    "digits_mlp": ("mlp", "MLP 64-128-10"),
+    "lstm_classifier": ("lstm", "LSTM(128) on the last 200 words"),
+}
+
+
+def _task(dataset: str, builder: str, paper: str, augment: bool = True) -> TaskSpec:
+    """The task ``<dataset>-<model>``; ``augment`` takes the dataset's standard one."""
+    part, what = _MODELS[builder]
+    path = STANDARD_AUGMENT.get(dataset, "") if augment else ""
+    description = f"{what} on {_TITLES[dataset]}"
+    if dataset in STANDARD_AUGMENT:
+        description += f", {_AUGMENT_NAMES[path]}"
+    return TaskSpec(
+        name=f"{dataset}-{part}",
+        dataset=dataset,
+        model=_M + builder,
+        description=description,
+        paper=paper,
+        stacks=builder not in _UNSTACKABLE,
+        augment=path,
+    )
+
+
+def _toy_task(problem: str, description: str) -> TaskSpec:
+    return TaskSpec(f"{problem}-track", problem, "", description, "[DSA]", kind="toy")
+
+
+def _merge(tasks: list[TaskSpec]) -> dict[str, TaskSpec]:
+    """Tasks by name; one that several papers run is listed once, with every paper."""
+    merged: dict[str, TaskSpec] = {}
+    for task in tasks:
+        if task.name in merged:
+            known = merged[task.name]
+            if replace(known, paper=task.paper) != task:
+                raise ValueError(f"task {task.name} is defined twice, differently")
+            task = replace(known, paper=f"{known.paper} {task.paper}")
+        merged[task.name] = task
+    return merged
 
 
 TASKS: Mapping[str, TaskSpec] = MappingProxyType(
-    {
-        t.name: t
-        for t in [
-            _task("mnist-nn2", "mnist", "nn2", "NN-2 784-1000-10 on MNIST", "[ANN]"),
-            _task("mnist-nn3", "mnist", "nn3", "NN-3 784-1000-1000-10 on MNIST", "[ANN]"),
-            _task("mnist-lenet4", "mnist", "lenet4", "LeNet-4 on MNIST", "[ANN]"),
-            _task("mnist-vgg9", "mnist", "vgg9", "VGG-9 (BN) on MNIST", "[ANN]"),
-            _task("fashion-mnist-nn2", "fashion-mnist", "nn2", "NN-2 on Fashion-MNIST", "[ANN]"),
-            _task("fashion-mnist-nn3", "fashion-mnist", "nn3", "NN-3 on Fashion-MNIST", "[ANN]"),
-            _task(
-                "fashion-mnist-lenet4",
-                "fashion-mnist",
-                "lenet4",
-                "LeNet-4 on Fashion-MNIST",
-                "[ANN]",
+    _merge(
+        [
+            # [ANN] Table 2: shallow nets on MNIST and Fashion-MNIST
+            *(
+                _task(d, m, "[ANN]")
+                for d in ("mnist", "fashion-mnist")
+                for m in ("nn2", "nn3", "lenet4", "vgg9")
             ),
-            _task("fashion-mnist-vgg9", "fashion-mnist", "vgg9", "VGG-9 on Fashion-MNIST", "[ANN]"),
-            _task("cifar10-resnet20", "cifar10", "resnet20", "ResNet-20 on CIFAR-10", "[MS]"),
-            _task("cifar10-vgg19", "cifar10", "vgg19", "VGG-19 (BN) on CIFAR-10", "[PWA]"),
-            _task("cifar10-resnet18", "cifar10", "resnet18", "ResNet-18 on CIFAR-10", "[PWA]"),
-            _task("cifar10-wrn28-10", "cifar10", "wrn28_10", "WRN-28-10 on CIFAR-10", "[PWA]"),
-            _task("cifar100-resnet20", "cifar100", "resnet20", "ResNet-20 on CIFAR-100", "[PWA]"),
-            _task("cifar100-resnet18", "cifar100", "resnet18", "ResNet-18 on CIFAR-100", "[PWA]"),
-            _task("svhn-resnet20", "svhn", "resnet20", "ResNet-20 on SVHN", "[PWA]"),
-            TaskSpec(
-                "imdb-lstm",
-                "imdb",
-                _M + "lstm_classifier",
-                "LSTM(128) on IMDB, 200 words",
-                "[MS]",
-                stacks=False,
-            ),
-            _task("iris-mlp", "iris", "tabular_mlp", "MLP 4-64-64-3 on iris", "[DSA]"),
-            _task("wine-mlp", "wine", "tabular_mlp", "MLP 13-64-64-3 on wine", "[DSA]"),
-            _task("digits-mlp", "digits", "digits_mlp", "MLP 64-128-10 on digits", "-"),
+            # [ANN] Table 3: deep nets on SVHN, CIFAR-10, CIFAR-100
+            *(_task(d, m, "[ANN]") for d in ("svhn", "cifar10", "cifar100") for m in _ANN_DEEP),
+            # [PWA] Tables 1-4: four nets on CIFAR-100, CIFAR-10, SVHN
+            *(_task(d, m, "[PWA]") for d in ("cifar100", "cifar10", "svhn") for m in _PWA),
+            # [MS]: ResNet-20 on CIFAR-10, an LSTM on IMDB
+            _task("cifar10", "resnet20", "[MS]"),
+            _task("imdb", "lstm_classifier", "[MS]"),
+            # [DSA] Tables 1-2, 4-6: FMP and DNN (LeNet-5) without "data expansion"
+            *(_task(d, m, "[DSA]", augment=False) for m in ("fmp", "lenet5") for d in _DSA_IMAGES),
+            # [DSA] Table 7: the MLP on four tables
+            *(_task(d, "dsa_mlp", "[DSA]") for d in ("iris", "wine", "car", "agaricus")),
+            # [MIX]: the dense net on MNIST, the CNN (LeNet-5) on CIFAR-10; no augmentation
+            _task("mnist", "mix_mlp", "[MIX]"),
+            _task("cifar10", "lenet5", "[MIX]", augment=False),
+            # optbench's own: the quick digits task, ResNet-20 beyond [MS]'s CIFAR-10
+            _task("digits", "digits_mlp", "-"),
+            _task("cifar100", "resnet20", "-"),
+            _task("svhn", "resnet20", "-"),
             # [DSA]'s toy problems: each "epoch" is one full-batch step on the objective
-            TaskSpec(
-                "quadratic-track",
-                "quadratic",
-                "",
-                "w1^2 + 1000 w2^2 from (-0.06, 0.001); trajectory stored",
-                "[DSA]",
-                kind="toy",
-            ),
-            TaskSpec(
-                "sum-of-four-track",
-                "sum-of-four",
-                "",
-                "four-point least squares from (0, 0); trajectory stored",
-                "[DSA]",
-                kind="toy",
-            ),
+            _toy_task("quadratic", "w1^2 + 1000 w2^2 from (-0.06, 0.001); trajectory stored"),
+            _toy_task("quadratic-b95", "w1^2 + 95 w2^2 from (-1, 1); trajectory stored"),
+            _toy_task("sum-of-four", "|Xw - y| for w in R^4 from 0; trajectory stored"),
         ]
-    }
+    )
 )
 
 
@@ -201,5 +265,4 @@ def build_model(task: TaskSpec) -> Callable:
 
 def build_augment(task: TaskSpec) -> Callable | None:
     """The per-batch training augmentation ``(x, generator) -> x``, or None."""
-    path = DATASETS[task.dataset].augment
-    return _resolve(path) if path else None
+    return _resolve(task.augment) if task.augment else None

@@ -15,10 +15,12 @@ from torch import nn
 
 from optbench.errors import BadInput
 
+Named = Sequence[tuple[str, nn.Parameter]]
 
-def select(model: nn.Module, selector: str) -> list[str]:
+
+def select(named: Named, selector: str) -> list[str]:
     """Names of the parameters a selector picks, in model order."""
-    names = [n for n, _ in model.named_parameters()]
+    names = [n for n, _ in named]
     if selector == "output":
         return [n for n in names if n.startswith("output.")]
     if selector == "hidden":
@@ -26,13 +28,14 @@ def select(model: nn.Module, selector: str) -> list[str]:
     return [n for n in names if fnmatch.fnmatchcase(n, selector)]
 
 
-def partition(model: nn.Module, selectors: Sequence[str]) -> list[list[nn.Parameter]]:
-    """Parameters per selector; overlap, an empty group or an uncovered parameter is an error."""
-    params = dict(model.named_parameters())
+def partition(named: Named, selectors: Sequence[str]) -> list[list[nn.Parameter]]:
+    """Parameters per selector, from the model's (name, parameter) pairs; overlap, an empty
+    group or an uncovered parameter is an error."""
+    params = dict(named)
     owner: dict[str, str] = {}
     groups = []
     for sel in selectors:
-        names = select(model, sel)
+        names = select(named, sel)
         if not names:
             raise BadInput(f"parameter group [{sel}] selects no parameter of the model")
         for name in names:

@@ -4,41 +4,42 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from optbench.train.record import FinalMetrics
 
 
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch: int = 4096) -> torch.Tensor:
-    """Logits of ``model`` on ``x`` in eval mode, in batches."""
-    model.eval()
-    return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)])
-
-
-def confusion(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Confusion matrix, rows = true class, columns = predicted class."""
-    pred = logits.argmax(dim=1)
-    return torch.bincount(y * num_classes + pred, minlength=num_classes**2).view(
-        num_classes, num_classes
-    )
-
-
-def final_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> FinalMetrics:
-    """Accuracy, cross-entropy, and macro precision / recall / F1 ([DSA]'s metrics).
+def seed_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> list[FinalMetrics]:
+    """Accuracy, cross-entropy, and macro precision / recall / F1 ([DSA]'s metrics) of
+    each seed's predictions: ``logits`` (S, N, C) against labels ``y`` (N,).
 
     A class never predicted has precision 0, a class never present recall 0 (scikit-learn's
     ``zero_division=0``); macro averages run over every class.
     """
-    cm = confusion(logits, y, num_classes).double()
-    tp = cm.diag()
-    precision = torch.where(cm.sum(0) > 0, tp / cm.sum(0).clamp_min(1), 0.0)
-    recall = torch.where(cm.sum(1) > 0, tp / cm.sum(1).clamp_min(1), 0.0)
+    seeds, n, c = logits.shape
+    pred = logits.argmax(dim=2)
+    offset = torch.arange(seeds, device=y.device)[:, None] * c * c
+    cm = torch.bincount((offset + y * c + pred).flatten(), minlength=seeds * c * c)
+    cm = cm.view(seeds, c, c).double()
+    tp = cm.diagonal(dim1=1, dim2=2)
+    predicted, present = cm.sum(1), cm.sum(2)
+    precision = torch.where(predicted > 0, tp / predicted.clamp_min(1), 0.0)
+    recall = torch.where(present > 0, tp / present.clamp_min(1), 0.0)
     denom = precision + recall
     f1 = torch.where(denom > 0, 2 * precision * recall / denom.clamp_min(1e-12), 0.0)
-    loss = F.cross_entropy(logits.float(), y)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), y.repeat(seeds), reduction="none")
     values = torch.stack(
-        [tp.sum() / cm.sum(), loss.double(), f1.mean(), precision.mean(), recall.mean()]
+        [
+            tp.sum(1) / n,
+            loss.view(seeds, n).double().mean(1),
+            f1.mean(1),
+            precision.mean(1),
+            recall.mean(1),
+        ],
+        dim=1,
     )
-    acc, loss_v, f1_v, p_v, r_v = values.tolist()
-    return FinalMetrics(accuracy=acc, loss=loss_v, f1=f1_v, precision=p_v, recall=r_v)
+    return [FinalMetrics(*row) for row in values.tolist()]
+
+
+def final_metrics(logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> FinalMetrics:
+    """``seed_metrics`` of one model's logits (N, C)."""
+    return seed_metrics(logits.unsqueeze(0), y, num_classes)[0]

@@ -1,56 +1,63 @@
-"""The LR schedule of a plan as a pure function of the step, like timm's schedulers.
+"""The learning-rate schedule of a plan: pure functions of where a run is.
 
-``Schedule.build`` lays a resolved plan out in optimizer steps: where each stage starts,
-how many steps its epochs have (one per epoch in a ``full``-batch stage), and for every
-LR method the span it runs over (its contiguous Y cells). The trainer asks
-``stage_at(step)`` and ``factor_at(step, base)``; nothing here keeps state or imports
-torch, so ``optbench show`` draws the curve the trainer follows. A stateful LR method
-(``plateau``, driven by validation loss) counts as a factor of 1 here; the trainer
-multiplies its live factor in.
+A resolved plan is laid out once (``Schedule.build``): per stage its nominal epochs,
+optimizer steps per epoch (one for a ``full``-batch stage) and the LR methods active in
+it, each with the span its clock runs over (its contiguous Y cells). Nothing here keeps
+state or imports torch, so ``optbench show`` draws the curve the trainer follows.
+
+The clock of an LR method (SPEC §2) counts both optimizer steps (for per-iteration
+methods: ``d``, ``kRkD``) and epochs (for everything laid out over epochs), each in its
+own unit across stages of different batch counts: three mini-batch epochs followed by a
+full-batch stage put ``exp`` at 0.95^3 in the first full-batch epoch, not 0.95^(steps).
+
+When a stage ends early (``:plateau``), the run goes on with the next stage at once. An
+LR method whose span reaches past that stage keeps its clock: it counts the epochs and
+steps actually taken, over the span as the plan laid it out, so its curve never jumps
+(a cosine over stages 1–2 continues from where stage 1 stopped and ends above its low
+value, cut short by the epochs stage 1 did not take).
+
+A stateful LR method (``plateau``, driven by validation loss) is a factor of 1 here; the
+trainer multiplies its live factor in (``live`` below).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from functools import cached_property
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-from optbench.methods.lr import Clock, compose
+from optbench.methods.lr import Clock
 from optbench.methods.registry import REGISTRY, Kind
-from optbench.plan.model import Plan, Value
+from optbench.plan.model import Plan, Stage, Value
 from optbench.plan.timeline import lr_spans, stage_epochs
 
-
-def _unit(clock: Clock, base: float, **kwargs: Value) -> float:
-    return 1.0
+TermKey = tuple[str, int]  # (LR method, first stage of its span): one clock, one state
 
 
 @dataclass(frozen=True)
 class LRTerm:
-    """One LR method as applied in one stage; its clock runs over its whole span."""
+    """One LR method as applied in one stage; its clock runs over stages
+    ``first_stage..last_stage``."""
 
     name: str
-    fn: Callable[..., float]
+    fn: Callable[..., float] | None  # None for a stateful method: the trainer supplies it
     kwargs: Mapping[str, Value]
     first_stage: int
     last_stage: int
-    stateful: bool = False  # driven by validation loss: ``fn`` is 1, the trainer adds it
+
+    @property
+    def key(self) -> TermKey:
+        return (self.name, self.first_stage)
 
 
 @dataclass(frozen=True)
 class StageLayout:
-    start: int  # global step at which the stage starts
-    epochs: int
+    epochs: int  # as the plan lays it out (an end condition's max for a stage that may end early)
     steps_per_epoch: int
     terms: tuple[LRTerm, ...]
 
-    @property
-    def steps(self) -> int:
-        return self.epochs * self.steps_per_epoch
 
-
-def is_full_batch(stage) -> bool:
+def is_full_batch(stage: Stage) -> bool:
     return any(c.name == "full" for c in stage.calls)
 
 
@@ -60,78 +67,94 @@ class Schedule:
 
     @classmethod
     def build(cls, plan: Plan, epochs: int, steps_per_epoch: int) -> Schedule:
-        """Lay out a resolved plan (every argument filled in) of ``epochs`` epochs."""
+        """Lay out a resolved plan (every argument filled in) of ``epochs`` epochs with
+        ``steps_per_epoch`` optimizer steps per mini-batch epoch."""
         spans = lr_spans(plan)
-        layouts, start = [], 0
+        layouts = []
         for i, (stage, n) in enumerate(zip(plan.stages, stage_epochs(plan, epochs), strict=True)):
             terms = []
             for call in stage.calls:
                 spec = REGISTRY[call.name]
                 if spec.kind is Kind.LR:
-                    fn = _unit if spec.stateful else spec.load()
-                    terms.append(LRTerm(call.name, fn, call.kwargs, *spans[i][call], spec.stateful))
+                    fn = None if spec.stateful else spec.load()
+                    terms.append(LRTerm(call.name, fn, call.kwargs, *spans[i][call]))
             spe = 1 if is_full_batch(stage) else steps_per_epoch
-            layouts.append(StageLayout(start, n, spe, tuple(terms)))
-            start += n * spe
+            layouts.append(StageLayout(n, spe, tuple(terms)))
         return cls(tuple(layouts))
-
-    @property
-    def total_steps(self) -> int:
-        return self.stages[-1].start + self.stages[-1].steps
 
     @property
     def stage_epochs(self) -> tuple[int, ...]:
         return tuple(s.epochs for s in self.stages)
 
-    def stage_at(self, step: int) -> int:
-        return bisect.bisect_right([s.start for s in self.stages], step) - 1
+    @property
+    def total_epochs(self) -> int:
+        return sum(self.stage_epochs)
 
-    def epoch_at(self, step: int) -> float:
-        """Epochs elapsed before ``step`` (fractional), across stages of any batch size."""
-        i = self.stage_at(step)
-        layout = self.stages[i]
-        done = sum(s.epochs for s in self.stages[:i])
-        return done + (step - layout.start) / layout.steps_per_epoch
+    def clock(self, term: LRTerm, stage: int, epoch: int, step: int, taken: Sequence[int]) -> Clock:
+        """The clock of ``term`` at optimizer step ``step`` of epoch ``epoch`` (both
+        0-based, within stage ``stage``), where ``taken[j]`` is the number of epochs
+        stage j actually took, for every stage before ``stage``."""
+        spe = self.stages[stage].steps_per_epoch
+        before = range(term.first_stage, stage)
+        steps = sum(taken[j] * self.stages[j].steps_per_epoch for j in before)
+        epochs = sum(taken[j] for j in before)
+        span = self.stages[term.first_stage : term.last_stage + 1]
+        return Clock(
+            step=steps + epoch * spe + step,
+            total=sum(s.epochs * s.steps_per_epoch for s in span),
+            steps_per_epoch=spe,
+            epochs_elapsed=epochs + epoch + step / spe,
+            epochs_total=float(sum(s.epochs for s in span)),
+        )
 
-    @cached_property
-    def _clocks(self) -> tuple[tuple[tuple[int, int], ...], ...]:
-        """Per stage, per LR term: (global start step, total steps) of the term's span."""
-        return tuple(
-            tuple(
-                (
-                    self.stages[t.first_stage].start,
-                    sum(s.steps for s in self.stages[t.first_stage : t.last_stage + 1]),
+    def factor(
+        self,
+        stage: int,
+        epoch: int,
+        step: int,
+        base: float,
+        taken: Sequence[int],
+        live: Mapping[TermKey, float] | None = None,
+    ) -> float:
+        """The product of the factors of every LR method active at that step [MS §4.2];
+        ``live`` holds the current factor of each stateful method (1 when absent)."""
+        factor = 1.0
+        for term in self.stages[stage].terms:
+            if term.fn is None:
+                factor *= (live or {}).get(term.key, 1.0)
+            else:
+                factor *= term.fn(self.clock(term, stage, epoch, step, taken), base, **term.kwargs)
+        return factor
+
+    def epoch_lrs(
+        self,
+        stage: int,
+        epoch: int,
+        base: float,
+        taken: Sequence[int],
+        live: Mapping[TermKey, float] | None = None,
+    ) -> list[float]:
+        """The LR of every optimizer step of one epoch: base × ``factor`` per step, with
+        each term's clock laid out once for the epoch."""
+        steps = self.stages[stage].steps_per_epoch
+        factors = [1.0] * steps
+        for term in self.stages[stage].terms:
+            if term.fn is None:
+                value = (live or {}).get(term.key, 1.0)
+                factors = [f * value for f in factors]
+                continue
+            first = self.clock(term, stage, epoch, 0, taken)
+            fn, kwargs, spe = term.fn, term.kwargs, first.steps_per_epoch
+            factors = [
+                f
+                * fn(
+                    Clock(first.step + b, first.total, spe, first.t + b / spe, first.T),
+                    base,
+                    **kwargs,
                 )
-                for t in layout.terms
-            )
-            for layout in self.stages
-        )
-
-    def factor_at(self, step: int, base: float, stage: int | None = None) -> float:
-        """The product of the factors of every LR method active at ``step`` [MS §4.2]."""
-        index = self.stage_at(step) if stage is None else stage
-        layout, clocks = self.stages[index], self._clocks[index]
-        spe = layout.steps_per_epoch
-        return compose(
-            1.0,
-            (
-                t.fn(Clock(step - start, total, spe), base, **t.kwargs)
-                for t, (start, total) in zip(layout.terms, clocks, strict=True)
-            ),
-        )
-
-    def lr_at(self, step: int, base: float) -> float:
-        return base * self.factor_at(step, base)
-
-    def with_stage_epochs(self, index: int, epochs: int) -> Schedule:
-        """The schedule after stage ``index`` ended early after ``epochs`` epochs."""
-        stages = list(self.stages)
-        stages[index] = replace(stages[index], epochs=epochs)
-        start = stages[index].start
-        for j in range(index, len(stages)):
-            stages[j] = replace(stages[j], start=start)
-            start += stages[j].steps
-        return Schedule(tuple(stages))
+                for b, f in enumerate(factors)
+            ]
+        return [base * f for f in factors]
 
 
 def base_lrs(plan: Plan) -> tuple[float, ...]:
@@ -145,9 +168,31 @@ def base_lrs(plan: Plan) -> tuple[float, ...]:
 def lr_curve(
     plan: Plan, epochs: int, steps_per_epoch: int, points: int = 200
 ) -> list[tuple[float, float]]:
-    """(epoch, LR) pairs sampled evenly over a resolved plan, for ``show`` and plots."""
+    """(epoch, LR) pairs at ``points`` optimizer steps spread evenly over a resolved plan
+    laid out as planned, for ``show`` and plots; the epoch of a step is fractional. The
+    cost depends on ``points`` and the number of stages, not on the plan's length."""
     schedule = Schedule.build(plan, epochs, steps_per_epoch)
+    taken = schedule.stage_epochs
     bases = base_lrs(plan)
-    last = schedule.total_steps - 1
-    steps = sorted({round(i * last / max(points - 1, 1)) for i in range(points)})
-    return [(schedule.epoch_at(s), schedule.lr_at(s, bases[schedule.stage_at(s)])) for s in steps]
+    starts = _starts([s.epochs * s.steps_per_epoch for s in schedule.stages])
+    last = starts[-1] + schedule.stages[-1].epochs * schedule.stages[-1].steps_per_epoch - 1
+    curve = []
+    for i in range(points):
+        step = round(i * last / max(points - 1, 1))
+        si = bisect.bisect_right(starts, step) - 1
+        spe = schedule.stages[si].steps_per_epoch
+        e, b = divmod(step - starts[si], spe)
+        x = sum(taken[:si]) + e + b / spe
+        point = (x, bases[si] * schedule.factor(si, e, b, bases[si], taken))
+        if not curve or curve[-1][0] != x:
+            curve.append(point)
+    return curve
+
+
+def _starts(sizes: Sequence[int]) -> list[int]:
+    """Where each of consecutive blocks of ``sizes`` starts: running sums from 0."""
+    out, total = [], 0
+    for n in sizes:
+        out.append(total)
+        total += n
+    return out

@@ -12,7 +12,11 @@ failed or interrupted fetch leaves nothing half-written where the loaders look.
 - svhn: ``train_32x32.mat`` and ``test_32x32.mat`` from torchvision's URLs, MD5s checked,
   into ``DIR/svhn/``;
 - imdb: ``aclImdb_v1.tar.gz`` from Stanford (urllib + tarfile), extracted into
-  ``DIR/aclImdb/``.
+  ``DIR/aclImdb/``;
+- car, agaricus: ``car.data`` and ``agaricus-lepiota.data`` from the UCI repository
+  (urllib) into ``DIR/car/`` and ``DIR/mushroom/``; the repository publishes no checksum,
+  so the download is read with the loader's own parser and must hold the repository's
+  1,728 and 8,124 rows.
 
 digits, iris and wine ship with scikit-learn: there is nothing to fetch.
 """
@@ -117,14 +121,45 @@ def _svhn(scratch: Path) -> None:
         _download_url(url, scratch / "svhn", filename, md5)
 
 
-def _imdb(scratch: Path) -> None:
-    archive = scratch / IMDB_URL.rsplit("/", 1)[1]
+def _urlretrieve(url: str, path: Path) -> None:
+    """``url`` into ``path`` with urllib, failing as ``_Failed``."""
     try:
-        with urllib.request.urlopen(IMDB_URL, timeout=60) as response, archive.open("wb") as out:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=60) as response, path.open("wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
     except (urllib.error.URLError, OSError) as error:
-        raise _Failed(f"downloading {IMDB_URL} failed: {_reason(error)}") from None
+        raise _Failed(f"downloading {url} failed: {_reason(error)}") from None
+
+
+def _imdb(scratch: Path) -> None:
+    archive = scratch / IMDB_URL.rsplit("/", 1)[1]
+    _urlretrieve(IMDB_URL, archive)
     _extract(archive, scratch)
+
+
+def _uci(table_name: str, url: str) -> Callable[[Path], None]:
+    """One UCI ``.data`` file into its folder, checked by the loader's parser: every line
+    well-formed and the repository's number of rows."""
+
+    def download(scratch: Path) -> None:
+        from optbench.errors import DataMissing
+        from optbench.tasks.datasets import uci
+
+        table = getattr(uci, table_name)
+        path = scratch / table.layout.subdirs[0] / table.file
+        _urlretrieve(url, path)
+        try:
+            _, labels = uci.read_table(path, table)
+        except DataMissing as error:
+            reason = str(error).replace(str(path), table.file)
+            raise _Failed(f"the download from {url} is not the UCI file: {reason}") from None
+        if len(labels) != table.rows:
+            raise _Failed(
+                f"the download from {url} has {len(labels)} rows, not {table.rows}: "
+                f"not the repository's {table.file}"
+            )
+
+    return download
 
 
 @dataclass(frozen=True)
@@ -141,8 +176,13 @@ SOURCES: Mapping[str, Source] = MappingProxyType(
         "cifar100": Source(files.CIFAR100, _tarball("CIFAR100")),
         "svhn": Source(files.SVHN, _svhn),
         "imdb": Source(files.IMDB, _imdb),
+        "car": Source(files.CAR, _uci("CAR_TABLE", files.CAR_URL)),
+        "agaricus": Source(files.AGARICUS, _uci("AGARICUS_TABLE", files.AGARICUS_URL)),
     }
 )
+
+
+_ALIASES = {"aclimdb": "imdb", "mushroom": "agaricus", "agaricuslepiota": "agaricus"}
 
 
 def _squash(name: str) -> str:
@@ -153,7 +193,7 @@ def dataset_name(name: str) -> str:
     """The catalogue's name for what the user typed; case, ``-`` and ``_`` do not matter
     (``FashionMNIST``, ``CIFAR-10``, ``aclImdb``). ``BadInput`` naming the closest names."""
     known = [*SOURCES, *BUNDLED]
-    wanted = "imdb" if _squash(name) == "aclimdb" else _squash(name)
+    wanted = _ALIASES.get(_squash(name), _squash(name))
     for candidate in known:
         if _squash(candidate) == wanted:
             return candidate

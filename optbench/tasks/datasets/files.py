@@ -90,12 +90,20 @@ class Layout:
         return f"{self.title} not found ({where}): {self.hint}"
 
 
+def _hint(name: str, by_hand: str) -> str:
+    """How to get a dataset: the fetch command first, then the files by hand."""
+    return f"run 'optbench data fetch {name} --data-dir DIR', or {by_hand}; then {_PASS_DIR}"
+
+
 MNIST = Layout(
     "MNIST",
     ("mnist",),
     tuple(IDX_STEMS.values()),
-    "download the four IDX files from https://yann.lecun.com/exdb/mnist/ (or a mirror) "
-    f"into DIR/mnist/ and {_PASS_DIR}",
+    _hint(
+        "mnist",
+        "download the four IDX files from https://yann.lecun.com/exdb/mnist/ (or a mirror) "
+        "into DIR/mnist/",
+    ),
     gz_ok=True,
 )
 FASHION_MNIST = Layout(
@@ -103,8 +111,8 @@ FASHION_MNIST = Layout(
     ("fashion-mnist",),
     tuple(IDX_STEMS.values()),
     "install Debian's package with 'apt-get install dataset-fashion-mnist' "
-    f"(files in {FASHION_MNIST_DIR}), or put the four IDX files in DIR/fashion-mnist/ "
-    f"and {_PASS_DIR}",
+    f"(files in {FASHION_MNIST_DIR}), or "
+    + _hint("fashion-mnist", "put the four IDX files in DIR/fashion-mnist/"),
     default=FASHION_MNIST_DIR,
     gz_ok=True,
 )
@@ -112,29 +120,56 @@ CIFAR10 = Layout(
     "CIFAR-10",
     ("cifar-10-batches-py",),
     (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"),
-    "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz, extract it in DIR "
-    f"(giving DIR/cifar-10-batches-py/) and {_PASS_DIR}",
+    _hint(
+        "cifar10",
+        "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz and extract it in "
+        "DIR (giving DIR/cifar-10-batches-py/)",
+    ),
 )
 CIFAR100 = Layout(
     "CIFAR-100",
     ("cifar-100-python",),
     ("train", "test"),
-    "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz, extract it in DIR "
-    f"(giving DIR/cifar-100-python/) and {_PASS_DIR}",
+    _hint(
+        "cifar100",
+        "download https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz and extract it in "
+        "DIR (giving DIR/cifar-100-python/)",
+    ),
 )
 SVHN = Layout(
     "SVHN",
     ("svhn",),
     ("train_32x32.mat", "test_32x32.mat"),
-    "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
-    f"into DIR/svhn/ and {_PASS_DIR}",
+    _hint(
+        "svhn",
+        "download train_32x32.mat and test_32x32.mat from http://ufldl.stanford.edu/housenumbers/ "
+        "into DIR/svhn/",
+    ),
 )
 IMDB = Layout(
     "IMDB (aclImdb)",
     ("aclImdb",),
     ("train/pos/", "train/neg/", "test/pos/", "test/neg/"),
-    "download https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz, extract it in "
-    f"DIR (giving DIR/aclImdb/) and {_PASS_DIR}",
+    _hint(
+        "imdb",
+        "download https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz and extract "
+        "it in DIR (giving DIR/aclImdb/)",
+    ),
+)
+UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases"
+CAR_URL = f"{UCI}/car/car.data"
+AGARICUS_URL = f"{UCI}/mushroom/agaricus-lepiota.data"
+CAR = Layout(
+    "CAR (UCI car evaluation)",
+    ("car",),
+    ("car.data",),
+    _hint("car", f"download {CAR_URL} into DIR/car/"),
+)
+AGARICUS = Layout(
+    "AGARICUS (UCI mushroom)",
+    ("mushroom",),
+    ("agaricus-lepiota.data",),
+    _hint("agaricus", f"download {AGARICUS_URL} into DIR/mushroom/"),
 )
 
 
@@ -160,3 +195,11 @@ def locate_svhn(data_dir: str | Path | None = None) -> Path | None:
 
 def locate_imdb(data_dir: str | Path | None = None) -> Path | None:
     return IMDB.locate(data_dir)
+
+
+def locate_car(data_dir: str | Path | None = None) -> Path | None:
+    return CAR.locate(data_dir)
+
+
+def locate_agaricus(data_dir: str | Path | None = None) -> Path | None:
+    return AGARICUS.locate(data_dir)

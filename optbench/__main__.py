@@ -1,0 +1,5 @@
+"""``python -m optbench``: the command line."""
+
+from optbench.cli.app import main
+
+main()

@@ -1,0 +1,155 @@
+"""Checkpoint files: each pass's state after its last finished epoch, so that a killed run
+resumes from there.
+
+A pass (one or more stacked seeds) writes ``<folder>/<pass>.pt`` (``torch.save`` of the
+engine's snapshot) after every epoch, and beside it ``<pass>.json`` naming its runs and
+how many epochs each has: the runner finds a run's checkpoint without loading tensors.
+Both are written to a temporary file and renamed into place, so a kill leaves the last
+complete checkpoint. Files are read with ``torch.load(weights_only=True)``. When a run
+finishes, its checkpoint is no longer needed; a file goes once none of its runs needs it.
+
+By default the folder sits beside the database: ``results.db`` keeps its checkpoints in
+``results.db.checkpoints/``; a server database (PostgreSQL) in ``optbench-checkpoints/``
+of the working directory, or wherever ``--checkpoints DIR`` / ``$OPTBENCH_CHECKPOINTS``
+says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "OPTBENCH_CHECKPOINTS"
+
+
+def default_folder(url: str) -> Path:
+    """Where the checkpoints of the database at ``url`` live (see the module docstring)."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(path + ".checkpoints")
+    return Path("optbench-checkpoints")
+
+
+def pass_id(keys: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A checkpoint file and the runs in it, with the epochs each has finished."""
+
+    path: Path
+    runs: tuple[str, ...]
+    epochs: tuple[int, ...]
+
+
+class Checkpoints:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def save_bytes(self, keys: Sequence[str], blob: bytes, epochs: Sequence[int]) -> None:
+        """Write the checkpoint ``blob`` (a ``torch.save``d snapshot) of the pass of runs
+        ``keys``, whose runs have finished ``epochs`` epochs, replacing its last one."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = pass_id(keys)
+        _replace(self.folder / f"{name}.pt", lambda f: f.write(blob))
+        index = {"runs": list(keys), "epochs": list(epochs)}
+        _replace(self.folder / f"{name}.json", lambda f: f.write(json.dumps(index).encode()))
+
+    def find(self, keys: Iterable[str]) -> list[Found]:
+        """The checkpoints holding any of the runs ``keys``; a run in several files counts
+        in the newest only."""
+        wanted = set(keys)
+        if not wanted or not self.folder.is_dir():
+            return []
+        found: list[tuple[float, Found]] = []
+        for index in self.folder.glob("*.json"):
+            try:
+                meta = json.loads(index.read_text())
+                data = index.with_suffix(".pt")
+                stamp = data.stat().st_mtime
+                runs, epochs = tuple(meta["runs"]), tuple(int(e) for e in meta["epochs"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # half-written or foreign: not a checkpoint to resume from
+            if wanted & set(runs):
+                found.append((stamp, Found(data, runs, epochs)))
+        claimed: set[str] = set()
+        out = []
+        for _, f in sorted(found, key=lambda x: -x[0]):
+            mine = [k for k in f.runs if k in wanted and k not in claimed]
+            if mine:
+                claimed.update(mine)
+                out.append(f)
+        return out
+
+    def load(self, found: Found, keep: Sequence[str]) -> dict[str, Any]:
+        """The checkpoint in ``found``, narrowed to runs ``keep`` (in that order)."""
+        import torch
+
+        state = torch.load(found.path, map_location="cpu", weights_only=True)
+        index = [found.runs.index(k) for k in keep]
+        if index == list(range(len(found.runs))):
+            return state
+        return select_runs(state, index)
+
+    def discard(self, finished: Iterable[str]) -> None:
+        """Remove every file all of whose runs are in ``finished``."""
+        done = set(finished)
+        if not done or not self.folder.is_dir():
+            return
+        for index in self.folder.glob("*.json"):
+            try:
+                runs = set(json.loads(index.read_text())["runs"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if runs <= done:
+                index.with_suffix(".pt").unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
+
+
+_PER_RUN_LISTS = ("runs", "generators", "records", "outcome", "errors", "points")
+_STACKED_STATES = ("model", "steppers", "average", "polyak")
+
+
+def select_runs(state: dict[str, Any], index: Sequence[int]) -> dict[str, Any]:
+    """A stacked pass's checkpoint narrowed to the seeds at ``index``: every tensor of the
+    stacked states with a leading seed dimension is indexed, shared scalars (0-d tensors,
+    such as an optimizer's step count) are kept, per-run lists are picked."""
+    import torch
+
+    if not state.get("stacked"):
+        raise ValueError("only a stacked pass's checkpoint can be narrowed to some of its runs")
+    positions = torch.tensor(list(index))
+
+    def narrow(value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            return value.index_select(0, positions) if value.dim() >= 1 else value
+        if isinstance(value, dict):
+            return {k: narrow(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(narrow(v) for v in value)
+        return value
+
+    out = dict(state)
+    for key in _STACKED_STATES:
+        out[key] = narrow(state[key])
+    for key in _PER_RUN_LISTS:
+        out[key] = [state[key][i] for i in index]
+    return out
+
+
+def _replace(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

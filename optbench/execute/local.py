@@ -1,0 +1,158 @@
+"""The local executor: train each pass in this process, one after another.
+
+Datasets are loaded once per process and kept on the training device; torch's CPU thread
+count is set from the configuration before the first pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from optbench.execute.runner import Job, Runner, serialize
+from optbench.tasks.registry import build_augment, build_loader, build_model, get_task
+from optbench.train.engine import Sink
+from optbench.train.record import EpochRecord, RunRecord
+
+
+def problem_for(task_name: str, device: str, data_dir: str | None, cache: dict[str, Any]):
+    """The engine's problem for a task: its data on ``device`` (loaded once per process,
+    kept in ``cache``) and its model builder; a toy problem for a toy task."""
+    import torch
+
+    from optbench.train.problems import Classification, ToyObjective
+
+    task = get_task(task_name)
+    if task.kind == "toy":
+        from optbench.tasks.toy import get_problem
+
+        return ToyObjective(get_problem(task.dataset).build)
+    key = f"{task.dataset}@{device}"
+    if key not in cache:
+        cache[key] = build_loader(task)(data_dir).to(torch.device(device))
+    return Classification(cache[key], build_model(task), build_augment(task))
+
+
+def seed_bytes(build, input_shape, num_classes: int, dtype, batch: int = 256) -> int:
+    """A generous estimate of the memory one more stacked seed takes: its parameters ten
+    times over (weights, gradients, optimizer and averaging states, a checkpoint copy)
+    and three times the activations of a forward pass on ``batch`` examples, measured on
+    torch's meta device (no memory, no compute)."""
+    import torch
+
+    with torch.device("meta"):
+        model = build(input_shape, num_classes)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    sizes: list[int] = []
+
+    def hook(module, args, out) -> None:
+        if isinstance(out, torch.Tensor):
+            sizes.append(out.numel() * out.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        x = torch.zeros((batch, *input_shape), dtype=dtype, device="meta")
+        model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return 10 * params + 3 * sum(sizes)
+
+
+def free_bytes(device) -> int:
+    """Free memory of ``device``: CUDA's free memory, or the machine's available memory."""
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30
+
+
+class RunnerSink(Sink):
+    """Reports one pass to the runner: a finished epoch's records go to the store before
+    the epoch's checkpoint is written, so a stored epoch is never ahead of what a resumed
+    run will redo."""
+
+    def __init__(self, runner: Runner, job: Job) -> None:
+        self.runner, self.job = runner, job
+        self.pending: list[tuple[int, EpochRecord]] = []
+
+    def epoch(self, index: int, record: EpochRecord) -> None:
+        self.pending.append((index, record))
+
+    def flush(self) -> None:
+        if self.pending:
+            pending, self.pending = self.pending, []
+            self.runner.epochs(self.job, pending)
+
+    def finished(self, index: int, record: RunRecord) -> None:
+        self.flush()
+        self.runner.finished(self.job, index, record)
+
+    def checkpoint(self, state) -> None:
+        self.flush()
+        snapshot = state()
+        epochs = [len(r) for r in snapshot["records"]]
+        self.runner.checkpoint(self.job, serialize(snapshot), epochs)
+
+
+STACK_CAP = 32  # seeds per pass at most, unless --stack-size says otherwise
+MEMORY_SHARE = 0.5  # of the device's free memory a pass may plan to take
+
+
+class LocalExecutor:
+    """Trains every job in this process, in order."""
+
+    def __init__(self, device: str, threads: int, data_dir: str | None = None,
+                 stack_size: int | None = None) -> None:  # fmt: skip
+        self.device, self.threads, self.data_dir = device, threads, data_dir
+        self.stack_size = stack_size
+        self.cache: dict[str, Any] = {}
+
+    def width(self, task_name: str, batch_size: int) -> int:
+        """How many seeds of ``task_name`` one pass stacks: ``--stack-size`` when given,
+        else as many as fit in half the device's free memory by ``seed_bytes``, at most
+        ``STACK_CAP``."""
+        if self.stack_size is not None:
+            return self.stack_size
+        task = get_task(task_name)
+        if task.kind == "toy":
+            return 1
+        import torch
+
+        problem = problem_for(task_name, self.device, self.data_dir, self.cache)
+        data = problem.data
+        need = seed_bytes(problem.build_one, data.input_shape, data.num_classes,
+                          data.x_train.dtype, batch_size)  # fmt: skip
+        return max(
+            1, min(STACK_CAP, int(MEMORY_SHARE * free_bytes(torch.device(self.device)) // need))
+        )
+
+    def execute(self, jobs: Iterable[Job], runner: Runner) -> None:
+        import torch
+
+        from optbench.errors import ClaimLost, OptbenchError
+        from optbench.train.engine import train_pass
+
+        torch.set_num_threads(self.threads)
+        for job in jobs:
+            problem = problem_for(job.specs[0].task, self.device, self.data_dir, self.cache)
+            resume = job.load_resume()
+            first = 0 if resume is None else min(len(r) for r in resume["records"]) + 1
+            runner.started(job, first)
+            sink = RunnerSink(runner, job)
+            try:
+                train_pass(job.specs, problem, sink=sink, resume=resume)
+            except ClaimLost as lost:
+                runner.lost(job, lost)
+                continue
+            except OptbenchError:
+                raise
+            runner.done(job)

@@ -1,0 +1,260 @@
+"""Running the runs of a plan file: claim them in the store, hand them to an executor in
+passes, and store what each pass reports.
+
+Three steps kept apart (SPEC §7b): planning (``planning.expand``: specifications),
+executing (an executor runs ``optbench.train.engine.train_pass`` on a pass, here or on a
+Ray cluster, and needs no database), storing (this module, the only one that writes).
+
+A run is trained by one runner at a time: ``Store.claim`` makes it this runner's in one
+atomic statement with a lease, which a background thread renews (``heartbeat``); a run
+whose runner died is claimable again once its lease has expired. Done runs are never
+claimed; diverged runs are results and are claimed only with ``retry_diverged``; failed
+and interrupted runs are claimed again. A claimed run with a checkpoint resumes from its
+last finished epoch (its stored epochs after that are dropped first); without one it
+starts over (its stored epochs are dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from optbench.errors import OptbenchError
+from optbench.execute.checkpoints import Checkpoints, Found
+from optbench.execute.planning import Planned, passes, stacking
+from optbench.store.repository import new_owner
+from optbench.train.config import RunSpec
+from optbench.train.record import EpochRecord, RunRecord, Status
+
+LEASE_S = 120.0  # a claim lasts this long unless renewed
+HEARTBEAT_S = 30.0  # the claims are renewed this often
+
+
+def trains(status: Status, retry_diverged: bool = False) -> bool:
+    """Whether a run stored with ``status`` is (re)trained: not when done, nor when
+    diverged (a result) unless asked."""
+    return status is not Status.DONE and (retry_diverged or status is not Status.DIVERGED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One pass to train: runs of one plan, task and configuration (their seeds), their
+    ids in the store and, when they resume, the checkpoint they resume from."""
+
+    specs: tuple[RunSpec, ...]
+    run_ids: tuple[int, ...]
+    resume: Found | None = None
+    stacked: bool = False
+
+    @property
+    def keys(self) -> list[str]:
+        return [s.key for s in self.specs]
+
+    def load_resume(self) -> dict | None:
+        """The checkpoint to resume from, narrowed to this job's runs (needs torch)."""
+        if self.resume is None:
+            return None
+        return Checkpoints(self.resume.path.parent).load(self.resume, self.keys)
+
+
+class Progress:
+    """What a runner tells whoever watches it; this one tells nobody."""
+
+    def started(self, job: Job, first_epoch: int) -> None:
+        pass
+
+    def epoch(self, job: Job, index: int, record: EpochRecord) -> None:
+        pass
+
+    def finished(self, job: Job, index: int, record: RunRecord) -> None:
+        pass
+
+    def lost(self, job: Job, error: OptbenchError) -> None:
+        pass
+
+
+@dataclass
+class Summary:
+    finished: list[RunRecord] = field(default_factory=list)
+    stored: int = 0  # done before this runner started (or diverged, when not retried)
+    elsewhere: int = 0  # held by another live runner
+    lost: int = 0  # taken over by another runner while this one trained them
+
+    def count(self, status: Status) -> int:
+        return sum(r.status is status for r in self.finished)
+
+
+class Runner:
+    """Claims, trains (through an executor) and stores the runs of one plan file."""
+
+    def __init__(
+        self,
+        store,
+        checkpoints: Checkpoints,
+        *,
+        owner: str | None = None,
+        width: Callable[[str, int], int] = lambda task, batch_size: 10,
+        stack: bool = True,
+        retry_diverged: bool = False,
+        lease_s: float = LEASE_S,
+        heartbeat_s: float = HEARTBEAT_S,
+        progress: Progress | None = None,
+    ) -> None:
+        self.store, self.checkpoints = store, checkpoints
+        self.owner = owner or new_owner()  # host:pid:random
+        self.width, self.stack, self.retry_diverged = width, stack, retry_diverged
+        self.lease_s, self.heartbeat_s = lease_s, heartbeat_s
+        self.progress = progress or Progress()
+        self.summary = Summary()
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+
+    # -- the whole run --------------------------------------------------------------------
+
+    def train(self, planned: Sequence[Planned], states, executor) -> Summary:
+        """Claim and train every planned run not done yet; ``states`` are the runs as
+        stored (``Store.plan_runs``: id and status), in the order of ``planned``.
+
+        A KeyboardInterrupt releases this runner's claims (the runs become interrupted
+        and keep their checkpoints) and propagates.
+        """
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(stop,), daemon=True)
+        beat.start()
+        try:
+            executor.execute(self._jobs(planned, states), self)
+        except BaseException:
+            self._release_all("interrupted while training")
+            raise
+        finally:
+            stop.set()
+            beat.join()
+        return self.summary
+
+    def _jobs(self, planned: Sequence[Planned], states) -> Iterator[Job]:
+        """Claim runs group by group, at most ``width`` at a time, and yield them as
+        passes: runs with a checkpoint as the pass they were in, the others newly."""
+        groups: dict[tuple, list[tuple[RunSpec, int]]] = {}
+        for p, (run_id, status) in zip(planned, states, strict=True):
+            if status is Status.DONE or (status is Status.DIVERGED and not self.retry_diverged):
+                self.summary.stored += 1
+                continue
+            groups.setdefault((p.spec.plan, p.spec.task, p.spec.config), []).append(
+                (p.spec, run_id)
+            )
+        for (plan, task, config), runs in groups.items():
+            stacks, _ = stacking(plan, task, self.stack)
+            size = self.width(task, config.batch_size) if stacks else 1
+            self._reclaim_from_dead_runners([i for _, i in runs])
+            for start in range(0, len(runs), size):
+                chunk = runs[start : start + size]
+                claimed = set(self.store.claim([i for _, i in chunk], self.owner, self.lease_s,
+                                               retry_diverged=self.retry_diverged))  # fmt: skip
+                self.summary.elsewhere += len(chunk) - len(claimed)
+                mine = [(s, i) for s, i in chunk if i in claimed]
+                with self._lock:
+                    self._held.update(claimed)
+                yield from self._passes(mine, stacks, size)
+
+    def _passes(self, runs: list[tuple[RunSpec, int]], stacks: bool, size: int) -> Iterator[Job]:
+        ids = {s.key: i for s, i in runs}
+        by_key = {s.key: s for s, _ in runs}
+        for found in self.checkpoints.find(ids):
+            keep = [k for k in found.runs if k in ids and k in by_key]
+            for k in keep:
+                epochs = found.epochs[found.runs.index(k)]
+                self.store.truncate_epochs(ids[k], self.owner, epochs)
+            stacked = len(found.runs) > 1 or stacks
+            yield Job(
+                tuple(by_key.pop(k) for k in keep), tuple(ids[k] for k in keep), found, stacked
+            )
+        for k in by_key:
+            self.store.truncate_epochs(ids[k], self.owner, 0)
+        for group in passes(by_key.values(), size, stacks):
+            yield Job(tuple(group), tuple(ids[s.key] for s in group), None, len(group) > 1)
+
+    # -- what a pass reports (called by executors, in this process) ------------------------
+
+    def started(self, job: Job, first_epoch: int) -> None:
+        self.progress.started(job, first_epoch)
+
+    def epochs(self, job: Job, records: Sequence[tuple[int, EpochRecord]]) -> None:
+        """Store each run's finished epoch as it ends."""
+        for index, record in records:
+            self.store.add_epochs(job.run_ids[index], self.owner, [record])
+            self.progress.epoch(job, index, record)
+
+    def finished(self, job: Job, index: int, record: RunRecord) -> None:
+        run_id = job.run_ids[index]
+        self.store.finish_run(run_id, self.owner, record)
+        with self._lock:
+            self._held.discard(run_id)
+        self.summary.finished.append(record)
+        self.progress.finished(job, index, record)
+
+    def checkpoint(self, job: Job, blob: bytes, epochs: Sequence[int]) -> None:
+        self.checkpoints.save_bytes(job.keys, blob, epochs)
+
+    def done(self, job: Job) -> None:
+        """The pass is over: its runs need their checkpoints no more."""
+        self.checkpoints.discard(job.keys)
+
+    def lost(self, job: Job, error: OptbenchError) -> None:
+        """Another runner took over some of this pass's runs (this runner's lease
+        lapsed): stop caring for all of them."""
+        with self._lock:
+            self._held.difference_update(job.run_ids)
+        self.summary.lost += len(job.run_ids)
+        self.progress.lost(job, error)
+
+    # -- claims ---------------------------------------------------------------------------
+
+    def _heartbeat(self, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_s):
+            with self._lock:
+                held = sorted(self._held)
+            if held:
+                # a failed renewal is not fatal: the next write to those runs says
+                # whether they are still this runner's
+                with contextlib.suppress(OptbenchError):
+                    self.store.heartbeat(self.owner, held, self.lease_s)
+
+    def _reclaim_from_dead_runners(self, run_ids: list[int]) -> None:
+        """Runs held by a runner process of this machine that no longer exists (killed,
+        crashed) lose their claim at once, rather than when their lease runs out."""
+        host = socket.gethostname()
+        for owner in self.store.running_owners(run_ids):
+            name, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            if name == host and pid.isdigit() and not _alive(int(pid)):
+                self.store.expire(owner)
+
+    def _release_all(self, error: str) -> None:
+        with self._lock:
+            held, self._held = sorted(self._held), set()
+        if held:
+            self.store.release(held, self.owner, error)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def serialize(state: dict) -> bytes:
+    """A checkpoint as bytes (``torch.save``), to write to a file or send to the runner."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
