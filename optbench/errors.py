@@ -166,3 +166,32 @@ class SchemaTooNew(OptbenchError):
 
 class DatabaseMissing(BadInput):
     """A results database that does not exist (or holds no optbench tables) where one must."""
+
+
+class ClaimLost(OptbenchError):
+    """A runner wrote to a run it no longer holds: its lease ran out and another runner
+    claimed the run, or the run was finished or released meanwhile. The runner stops
+    training that run; what the other runner stores counts."""
+
+
+class StoreError(OptbenchError):
+    """The results database cannot do what was asked; the message names the database
+    (never its password) and the reason. Nothing of the failed transaction is kept."""
+
+    exit_code = 5
+
+
+class DatabaseUnreachable(StoreError):
+    """No connection to the database server, a refused login, or a connection lost."""
+
+
+class DatabaseReadOnly(StoreError):
+    """A write to a database that may only be read (file, folder, medium or role)."""
+
+
+class DatabaseFull(StoreError):
+    """The disk (or the database's size limit) is full."""
+
+
+class DatabaseBusy(StoreError):
+    """Another writer held a lock longer than the lock timeout."""

@@ -79,3 +79,81 @@ def _dataset_cache(tmp_path_factory):
         del os.environ["OPTBENCH_CACHE"]
     else:
         os.environ["OPTBENCH_CACHE"] = before
+
+
+# -- results databases: SQLite, and PostgreSQL where $OPTBENCH_TEST_POSTGRES names one ---------
+
+POSTGRES_ENV = "OPTBENCH_TEST_POSTGRES"
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def postgres_url() -> str:
+    """The URL of a PostgreSQL database the tests may create and drop schemas in
+    (``$OPTBENCH_TEST_POSTGRES``); skips the calling test when it is not set."""
+    import os
+
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need ${POSTGRES_ENV} (a database URL)")
+    return url
+
+
+class PostgresSchema:
+    """A fresh schema in the test server, dropped with everything in it on ``drop``; ``url``
+    connects with it first on the search path, so optbench's tables are made there."""
+
+    def __init__(self, base_url: str) -> None:
+        import uuid
+
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import NullPool
+
+        self.name = f"optbench_test_{uuid.uuid4().hex[:12]}"
+        base = make_url(base_url)
+        if "+" not in base.drivername:
+            base = base.set(drivername="postgresql+psycopg")
+        self._admin = create_engine(base, poolclass=NullPool)
+        with self._admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{self.name}"'))
+        query = dict(base.query) | {"options": f"-csearch_path={self.name}"}
+        self.url = base.set(query=query).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        from sqlalchemy import text
+
+        with self._admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{self.name}" CASCADE'))
+        self._admin.dispose()
+
+
+@pytest.fixture
+def postgres_schema():
+    """A PostgreSQL URL of a fresh, empty schema (skipped without a test server)."""
+    schema = PostgresSchema(postgres_url())
+    yield schema.url
+    schema.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    """An empty results database that several processes can open: a SQLite file, or a
+    fresh PostgreSQL schema (skipped without a test server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'results.db'}"
+        return
+    schema = PostgresSchema(postgres_url())
+    yield schema.url
+    schema.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def memory_or_postgres_url(request):
+    """An empty results database for one process: in-memory SQLite (fast), or a fresh
+    PostgreSQL schema (skipped without a test server)."""
+    if request.param == "sqlite":
+        yield "sqlite://"
+        return
+    schema = PostgresSchema(postgres_url())
+    yield schema.url
+    schema.drop()

@@ -1,77 +1,138 @@
 """A results database with fixed numbers, for the report tests (compare formats, plots,
-``load_results``). Imported by those tests; not a test itself.
+``load_results``, baselines). Imported by those tests; not a test itself.
 
-Two tasks; on digits-mlp a plan that ends its first stage on a plateau (the runs took
-different stage boundaries) and a plan with a single seed (n < 2); one diverged run that
-no statistic may count. Every run has 20 epochs (fewer for the diverged one) whose
-validation accuracy climbs to the run's final accuracy, with a bump at epoch 18 (0.01 above
-the final value) so that ``best``, ``last10`` (the last 2 epochs) and ``final`` all differ.
+Stored the way ``optbench run`` stores runs (``plan_runs`` with the plan file's labels and
+paper values, ``claim``, ``finish_run``), in two configurations (``CONFIG`` and the
+shorter ``SHORT``), plus runs stored before configurations had columns (``start_run``:
+"settings not recorded").
+
+On digits-mlp: a plan that ends its first stage on a plateau (the runs took different
+stage boundaries), a plan with a single seed (n < 2), a plan written ``warmup+step``
+whose finished seeds are the best of the task but one of whose seeds diverged, a plan
+whose every seed diverged, a plan with a failed run, and ``Adam`` again in the short
+configuration (never pooled with the long one). On iris-mlp: a plan with a run still
+pending, and ``Adam`` in both the long and the legacy configuration.
+
+Every finished run has ``CONFIG.epochs`` epochs (``SHORT.epochs`` in the short one; fewer
+for diverged ones) whose validation accuracy climbs to the run's final accuracy, with a
+bump at epoch 18 (0.01 above the final value) so that ``best``, ``last10`` (the last 2
+epochs) and ``final`` all differ.
+
+``PAPER``: the paper's values recorded for the experiment: consistent and inconsistent
+cells, a best-seed (max) cell, an error cell (percent, converted for accuracy), a cell of
+a plan that diverged, a cell not run, a cell of another metric, and a note.
 """
 
 from __future__ import annotations
 
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
+from optbench.train.config import RunConfig, RunSpec
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
 
-EPOCHS = 20
-# task, plan, per-seed final accuracies, per-seed stage starts (None: the plan's own)
+CONFIG = RunConfig(epochs=20, batch_size=32, device="cpu", threads=1, trainer=2)
+SHORT = RunConfig(epochs=5, batch_size=32, device="cpu", threads=1, trainer=2)
+LEGACY_HASH = "5e1c0a2b7d3f9e11"  # a configuration stored before it had columns
+EPOCHS = CONFIG.epochs
+D, F, P = "diverged", "failed", "pending"
+# task, plan as the plan file writes it, configuration, per-seed outcome (a final accuracy
+# or a status), per-seed stage starts (None: the plan's own)
 RUNS = [
-    ("digits-mlp", "SGD | SGD | SGD", [0.90, 0.92, 0.91], None),
-    ("digits-mlp", "SGD | (Adam+d) | SGD", [0.95, 0.96, 0.94], None),
-    ("digits-mlp", "Adam", [0.97, 0.96, 0.98], None),
-    ("digits-mlp", "SGD:plateau(patience=2, max=8) | Adam", [0.93, 0.95, 0.94],
+    ("digits-mlp", "SGD | SGD | SGD", CONFIG, [0.90, 0.92, 0.91, F], None),
+    ("digits-mlp", "SGD | (Adam+d) | SGD", CONFIG, [0.95, 0.96, 0.94], None),
+    ("digits-mlp", "Adam", CONFIG, [0.97, 0.96, 0.98], None),
+    ("digits-mlp", "SGD:plateau(patience=2, max=8) | Adam", CONFIG, [0.93, 0.95, 0.94],
      [(0, 5), (0, 8), (0, 5)]),
-    ("digits-mlp", "SGD(lr=0.1)", [0.99], None),
-    ("iris-mlp", "Adam", [0.93, 0.97, 0.95, 0.96], None),
-    ("iris-mlp", "SGD+M", [0.95, 0.97, 0.96, 0.96], None),
+    ("digits-mlp", "SGD(lr=0.1)", CONFIG, [0.99], None),
+    ("digits-mlp", "SGD(lr=0.5)+warmup+step", CONFIG, [0.985, 0.99, D], None),
+    ("digits-mlp", "Adam(lr=10.0)", CONFIG, [D, D], None),
+    ("digits-mlp", "Adam", SHORT, [0.80, 0.82], None),
+    ("iris-mlp", "Adam", CONFIG, [0.93, 0.97, 0.95, 0.96], None),
+    ("iris-mlp", "SGD+M", CONFIG, [0.95, 0.97, 0.96, 0.96, P], None),
 ]  # fmt: skip
-NOMINAL_STARTS = {"SGD | SGD | SGD": (0, 7, 14), "SGD | (Adam+d) | SGD": (0, 7, 14),
-                  "Adam": (0,), "SGD(lr=0.1)": (0,), "SGD+M": (0,)}  # fmt: skip
+LEGACY = [("iris-mlp", "Adam", [0.90, 0.91])]  # stored with start_run: no config columns
+NOMINAL_STARTS = {"SGD | SGD | SGD": (0, 7, 14), "SGD | (Adam+d) | SGD": (0, 7, 14)}
 
 
 def stored(plan: str) -> str:
     return format_plan(resolve(parse_plan(plan)))
 
 
-def val_acc(final: float, epoch: int) -> float:
+def _cell(plan: str, metric: str, value: float, **extra) -> dict:
+    cell = {"task": "digits-mlp", "plan": stored(plan), "name": plan, "metric": metric}
+    return cell | {"value": value, "source": "[ANN] Table 2 (fixture)"} | extra
+
+
+PAPER = [
+    _cell("Adam", "final", 0.965, note="read from the figure; the table has no final value"),
+    _cell("Adam", "final", 0.99, stat="max"),
+    _cell("SGD | SGD | SGD", "error", 5.0, std=0.5),
+    _cell("Adam(lr=10.0)", "final", 0.5),
+    _cell("NAdam", "final", 0.97),
+    _cell("Adam", "last10", 0.96),
+]
+
+
+def val_acc(final: float, epoch: int, epochs: int = EPOCHS) -> float:
     """Climbs linearly to ``final`` at the last epoch; epoch 18 is 0.03 above its line,
     0.01 above ``final``."""
-    value = final - 0.2 * (EPOCHS - epoch) / EPOCHS
+    value = final - 0.2 * (epochs - epoch) / epochs
     return round(value + (0.03 if epoch == 18 else 0.0), 6)
 
 
-def record(task: str, plan: str, seed: int, acc: float, starts: tuple[int, ...]) -> RunRecord:
-    epochs = tuple(
+def epochs_of(acc: float, seed: int, starts: tuple[int, ...], count: int) -> tuple:
+    return tuple(
         EpochRecord(
             epoch=e,
             stage=sum(1 for s in starts if s < e) - 1,
             lr=0.01,
             train_loss=1.0 / e,
-            train_acc=val_acc(acc, e) + 0.01,
-            val_loss=round(1.0 - val_acc(acc, e), 6),
-            val_acc=val_acc(acc, e),
+            train_acc=val_acc(acc, e, count) + 0.01,
+            val_loss=round(1.0 - val_acc(acc, e, count), 6),
+            val_acc=val_acc(acc, e, count),
             ms_per_batch=0.5 + seed / 10,
             s_per_epoch=0.1,
         )
-        for e in range(1, EPOCHS + 1)
+        for e in range(1, count + 1)
     )
+
+
+def record(spec: RunSpec, outcome, starts: tuple[int, ...], config_hash: str | None = None):
+    """The record a run with this outcome (final accuracy, or diverged/failed) produced."""
+    config_hash = config_hash or spec.config.hash
+    versions = {"optbench": "0.1.0", "torch": "x"}
+    if outcome == D:
+        return RunRecord(spec.plan, spec.task, spec.seed, config_hash, Status.DIVERGED, "cpu",
+                         versions, epochs_of(0.1, spec.seed, starts, 3), None, starts,
+                         error="training loss became NaN or infinite")  # fmt: skip
+    if outcome == F:
+        return RunRecord(spec.plan, spec.task, spec.seed, config_hash, Status.FAILED, "cpu",
+                         versions, (), None, (), error="RuntimeError: out of memory")  # fmt: skip
+    acc = float(outcome)
     final = FinalMetrics(accuracy=acc, loss=round(1 - acc, 6), f1=acc - 0.01,
                          precision=acc - 0.02, recall=acc - 0.005)  # fmt: skip
-    return RunRecord(stored(plan), task, seed, "cfg", Status.DONE, "cpu",
-                     {"optbench": "0.1.0", "torch": "x"}, epochs, final, starts,
-                     ms_per_batch=0.5 + seed / 10, s_per_epoch=0.1)  # fmt: skip
+    epochs = epochs_of(acc, spec.seed, starts, spec.config.epochs)
+    return RunRecord(spec.plan, spec.task, spec.seed, config_hash, Status.DONE, "cpu",
+                     versions, epochs, final, starts, ms_per_batch=0.5 + spec.seed / 10,
+                     s_per_epoch=0.1)  # fmt: skip
 
 
-def fill(store, experiment: str = "fixture") -> None:
-    for task, plan, accs, starts in RUNS:
-        for seed, acc in enumerate(accs):
-            taken = starts[seed] if starts else NOMINAL_STARTS[plan]
-            rec = record(task, plan, seed, acc, taken)
-            run_id = store.start_run(experiment, rec.plan, task, seed, "cfg", "cpu")
-            store.finish_run(run_id, rec)
-    diverged = RunRecord(stored("Adam(lr=10.0)"), "digits-mlp", 0, "cfg", Status.DIVERGED,
-                         "cpu", {}, record("digits-mlp", "Adam", 0, 0.1, (0,)).epochs[:3],
-                         None, (0,), error="training loss became NaN or infinite")  # fmt: skip
-    run_id = store.start_run(experiment, diverged.plan, "digits-mlp", 0, "cfg", "cpu")
-    store.finish_run(run_id, diverged)
+def fill(store, experiment: str = "fixture", paper: list[dict] | None = PAPER) -> None:
+    specs, labels, outcomes = [], [], []
+    for task, plan, config, results, starts in RUNS:
+        for seed, outcome in enumerate(results):
+            specs.append(RunSpec(stored(plan), task, seed, config))
+            labels.append(plan)
+            taken = starts[seed] if starts else NOMINAL_STARTS.get(plan, (0,))
+            outcomes.append((outcome, taken))
+    planned = store.plan_runs(experiment, specs, labels, paper=paper)
+    finished = [run.id for run, (outcome, _) in zip(planned, outcomes, strict=True) if outcome != P]
+    store.claim(finished, "fixture")
+    for run, spec, (outcome, taken) in zip(planned, specs, outcomes, strict=True):
+        if outcome != P:
+            store.finish_run(run.id, "fixture", record(spec, outcome, taken))
+    for task, plan, results in LEGACY:
+        for seed, acc in enumerate(results):
+            spec = RunSpec(stored(plan), task, seed, CONFIG)
+            run_id = store.start_run(experiment, spec.plan, task, seed, LEGACY_HASH, "cpu")
+            store.finish_run(run_id, record(spec, acc, (0,), LEGACY_HASH))

@@ -13,7 +13,7 @@ from torch import nn
 from optbench.methods.averaging import PhaseAverage, PolyakAverage
 from optbench.methods.modifiers import FullBatch, wrap_lookahead
 from optbench.methods.registry import ALIASES, REGISTRY, Kind
-from optbench.train.stacking import recalibrate_batchnorm
+from optbench.train.stacking import recalibrate_batchnorm, stack_models
 
 
 def flat(model: nn.Module) -> np.ndarray:
@@ -37,9 +37,9 @@ def bn_net() -> nn.Module:
 
 
 def test_gamma_is_gamma0_to_the_80_over_stage_epochs():
-    params = list(nn.Linear(2, 1).parameters())
-    assert PhaseAverage(params, gamma0=0.9, stage_epochs=80).gamma == pytest.approx(0.9)
-    assert PhaseAverage(params, gamma0=0.9, stage_epochs=40).gamma == pytest.approx(0.81)
+    params = nn.Linear(2, 1).parameters
+    assert PhaseAverage(params(), gamma0=0.9, stage_epochs=80).gamma == pytest.approx(0.9)
+    assert PhaseAverage(params(), gamma0=0.9, stage_epochs=40).gamma == pytest.approx(0.81)
 
 
 def test_two_epochs_by_hand():
@@ -74,8 +74,6 @@ def test_result_is_the_bias_corrected_exponential_mean(gamma0, epochs):
 
 
 def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
-    """[PWA] §2.1.1: after averaging, "run only forward-pass of the network to calibrate
-    the local statistics at the batch normalization layers"."""
     model = bn_net()
     avg = PhaseAverage(model.parameters(), gamma0=0.9, stage_epochs=4)
     g = torch.Generator().manual_seed(2)
@@ -89,11 +87,26 @@ def test_batchnorm_statistics_are_re_estimated_for_the_averaged_weights():
     recalibrate_batchnorm(model, [x[i : i + 16] for i in range(0, 64, 16)])
     with torch.no_grad():
         pre_bn = model[0](x)  # the averaged first layer
-    # the plain average of the per-batch statistics; equal batches: the mean over all data
+    # the per-batch statistics averaged; equal batches: the mean over all data
     torch.testing.assert_close(bn.running_mean, pre_bn.mean(0))
     batch_vars = torch.stack([pre_bn[i : i + 16].var(0) for i in range(0, 64, 16)])
     torch.testing.assert_close(bn.running_var, batch_vars.mean(0))
     assert bn.momentum == 0.1  # restored after the pass
+
+
+def test_batchnorm_re_estimation_of_stacked_seeds_is_torchs_per_seed():
+    models = [bn_net() for _ in range(3)]
+    for i, m in enumerate(models):
+        visit(m, torch.Generator().manual_seed(i))
+    stack = stack_models(copy.deepcopy(models))
+    x = torch.randn(48, 3, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    batches = [x[i : i + 16] for i in range(0, 48, 16)]
+    recalibrate_batchnorm(stack, [b.expand(3, *b.shape) for b in batches])
+    for i, m in enumerate(models):
+        torch.optim.swa_utils.update_bn(batches, m)
+        mean, var = (stack.stacked_buffers()[f"1.{k}"][i] for k in ("running_mean", "running_var"))
+        torch.testing.assert_close(mean, m[1].running_mean)
+        torch.testing.assert_close(var, m[1].running_var)
 
 
 @pytest.mark.parametrize(("kwargs", "bad"), [({"gamma0": 1.0}, "1.0"), ({"stage_epochs": 0}, "0")])

@@ -28,6 +28,8 @@ def stored(plan: str) -> str:
 
 
 def rows(plan: str, accs, *, first_seed=0, task="digits-mlp", config="cfg", hour=0):
+    """Run rows as the store gives them; an entry of ``accs`` may be a status (diverged,
+    failed) instead of an accuracy."""
     return [
         {
             "id": hash((plan, task, first_seed + i, hour)) % 10**9,
@@ -35,9 +37,15 @@ def rows(plan: str, accs, *, first_seed=0, task="digits-mlp", config="cfg", hour
             "plan": stored(plan),
             "seed": first_seed + i,
             "config_hash": config,
+            "epochs": 15 if config == "cfg" else 2,
+            "batch_size": 32,
+            "device": "cpu",
+            "threads": 1,
+            "trainer_revision": 2,
+            "status": acc if isinstance(acc, str) else "done",
             "finished_at": T0 + timedelta(hours=hour, minutes=i),
-            "accuracy": float(acc),
-            "loss": 1 - float(acc),
+            "accuracy": None if isinstance(acc, str) else float(acc),
+            "loss": None if isinstance(acc, str) else 1 - float(acc),
             "f1": None,
             "precision": None,
             "recall": None,
@@ -108,7 +116,10 @@ def test_improved_missing_and_untested(baseline):
     assert failed(list(found.values()), strict=True)
     missing = verdicts_of(base, rows("SGD", noise(0.95), config="other", hour=1))
     assert missing["Adam"].status == "missing" and "no finished runs" in missing["Adam"].note
-    assert missing["SGD"].status == "missing" and "another config" in missing["SGD"].note
+    assert missing["SGD"].status == "missing"
+    # the note names both configurations; runs of another one are never judged against it
+    assert "another configuration (2 epochs, batch 32" in missing["SGD"].note
+    assert "the baseline's: 15 epochs, batch 32" in missing["SGD"].note
 
 
 def test_lower_is_better_metrics_regress_upwards():
@@ -167,7 +178,10 @@ def test_the_store_keeps_baselines(baseline):
     with open_store("sqlite://") as store:
         store.save_baseline(base)
         again = store.baseline("nightly")
-        assert again["entries"] == base["entries"]
+        # the database keeps the configuration's hash; its words are in the JSON file only
+        assert again["entries"] == [
+            {k: v for k, v in e.items() if k != "config"} for e in base["entries"]
+        ]
         assert again["created_at"] == base["created_at"]
         assert [(b["name"], b["entries"]) for b in store.baselines()] == [("nightly", 2)]
         with pytest.raises(BadInput, match="--replace"):
@@ -204,6 +218,86 @@ def test_check_cli_bad_input_exits_2(tmp_path):
         result = runner.invoke(app, ["check", "--baseline", reference, "--db", str(db)])
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_plan_whose_new_runs_all_diverged_or_failed_regresses(baseline):
+    base, _ = baseline
+    new = rows("SGD", ["diverged"] * 4, hour=1) + rows("Adam", ["failed"] * 2, hour=1)
+    found = verdicts_of(base, new)
+    assert found["SGD"].status == "regressed" and found["Adam"].status == "regressed"
+    assert found["SGD"].note == "no new run finished: 4 diverged"
+    assert found["Adam"].note == "no new run finished: 2 failed"
+    assert failed(list(found.values()))
+    suite = ET.fromstring(junit_xml(list(found.values()), base))
+    assert suite.get("failures") == "2" and "4 diverged" in junit_xml(list(found.values()), base)
+
+
+def test_divergence_the_baseline_did_not_have_regresses():
+    base = snapshot("b", rows("SGD", noise(0.95, seed=1)))
+    [verdict] = check_baseline(base, rows("SGD", [*noise(0.95, seed=2, n=7), "diverged"], hour=1))
+    assert verdict.status == "regressed" and verdict.new.diverged == 1
+    assert verdict.note == "1 of 8 new runs diverged; none of the baseline's 8 did"
+    # a baseline that diverged as often: judged on the finished runs
+    flaky = snapshot("b", rows("SGD", [*noise(0.95, seed=1, n=7), "diverged"]))
+    assert flaky["entries"][0]["n"] == 7 and len(flaky["entries"][0]["samples"]) == 8
+    [same] = check_baseline(flaky, rows("SGD", [*noise(0.95, seed=2, n=7), "diverged"], hour=1))
+    assert same.status == "unchanged"
+    # ... unless a significantly larger share diverges
+    [more] = check_baseline(
+        flaky, rows("SGD", [*noise(0.95, seed=2, n=3), *["diverged"] * 12], hour=1)
+    )
+    assert more.status == "regressed" and "Fisher" in more.note
+
+
+def test_fisher_exact_matches_scipy():
+    from scipy.stats import fisher_exact
+
+    from optbench.report.gate import fisher_greater
+
+    for table in [(1, 7, 1, 7), (12, 3, 1, 7), (0, 5, 3, 2), (4, 4, 0, 8)]:
+        hits_a, misses_a, hits_b, misses_b = table
+        expected = fisher_exact([[hits_a, misses_a], [hits_b, misses_b]], "greater").pvalue
+        assert fisher_greater(*table) == pytest.approx(expected)
+
+
+def test_failed_runs_beside_finished_ones_are_named(baseline):
+    base, _ = baseline
+    new = rows("SGD", [*noise(0.95, seed=3, n=6), "failed"], hour=1)
+    found = verdicts_of(base, new)
+    assert found["SGD"].status == "unchanged" and "1 new run(s) failed" in found["SGD"].note
+
+
+def test_a_baseline_keeps_diverged_runs_as_samples_without_a_value(tmp_path):
+    base = snapshot("b", rows("SGD", [0.9, 0.91, "diverged", "failed"]))
+    [entry] = base["entries"]
+    assert entry["n"] == 2 and entry["mean"] == pytest.approx(0.905)
+    assert [s.get("status", "done") for s in entry["samples"]] == ["done", "done", "diverged",
+                                                                    "failed"]  # fmt: skip
+    assert entry["config"] == "15 epochs, batch 32, cpu, 1 thread, trainer 2"
+    assert read_json(write_json(base, tmp_path / "b.json"))["entries"] == base["entries"]
+    with open_store("sqlite://") as store:
+        store.save_baseline(base)
+        assert store.baseline("b")["entries"][0]["samples"] == entry["samples"]
+
+
+def test_baselines_keep_configurations_apart():
+    long = rows("SGD", noise(0.95, seed=1))
+    short = rows("SGD", noise(0.80, seed=2), config="short", first_seed=8)
+    base = snapshot("b", long + short)
+    assert sorted((e["config_hash"], e["n"]) for e in base["entries"]) == [
+        ("cfg", 8),
+        ("short", 8),
+    ]
+    new = rows("SGD", noise(0.95, seed=3), hour=1)
+    new += rows("SGD", noise(0.80, seed=4), config="short", hour=1)
+    verdicts = check_baseline(base, new)
+    assert [v.status for v in verdicts] == ["unchanged", "unchanged"]
+    assert {v.config for v in verdicts} == {
+        "15 epochs, batch 32, cpu, 1 thread, trainer 2",
+        "2 epochs, batch 32, cpu, 1 thread, trainer 2",
+    }
+    names = [c.get("name") for c in ET.fromstring(junit_xml(verdicts, base)).iter("testcase")]
+    assert len(set(names)) == 2  # one test case per configuration
 
 
 # -- end to end: real training on scikit-learn's digits ------------------------------------
@@ -249,7 +343,7 @@ def test_check_fails_on_a_worse_plan_and_passes_on_new_seeds(tmp_path, one_threa
     assert cli("run", good, "--db", db, "--device", "cpu")[0] == 0
     code, out = cli("baseline", "save", "nightly", "--plan-file", good, "--db", db,
                     "--json", tmp_path / "nightly.json")  # fmt: skip
-    assert code == 0 and "5 runs" in out, out
+    assert code == 0 and "5 finished runs" in out, out
 
     assert cli("run", good, "--db", db, "--device", "cpu", "--seeds", "10")[0] == 0
     code, out = cli("check", "--baseline", "nightly", "--plan-file", good, "--db", db,

@@ -179,11 +179,13 @@ def test_ctrl_c_keeps_finished_runs_and_the_next_run_goes_on(tmp_path, monkeypat
     assert result.exit_code == 130
     assert "interrupted" in result.output
     store = open_store(db)
-    assert sorted(r["status"] for r in store.run_rows(status=None)) == ["done", "interrupted"]
+    # the first pass (two stacked seeds) finished, the second was interrupted
+    statuses = sorted(r["status"] for r in store.run_rows(status=None))
+    assert statuses == ["done", "done", "interrupted", "interrupted"]
     store.close()
     monkeypatch.setattr(engine, "train_pass", real)
     again = invoke("run", str(plan_file), "--db", db, "--device", "cpu")
-    assert "3 runs to train, 1 already stored" in again.output
+    assert "2 runs to train, 2 already stored" in again.output
 
 
 def test_show_keeps_parameter_groups_in_the_yn_rows():

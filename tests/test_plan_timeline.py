@@ -176,7 +176,7 @@ def test_carries_optimizer(text: str, expected: bool) -> None:
 
 
 def test_carries_optimizer_compares_resolved_plans() -> None:
-    plan = resolve(parse_plan("SGD | SGD(lr=0.1)"), {"SGD": {"lr": 0.1}})
+    plan = resolve(parse_plan("SGD | SGD(weight_decay=0.1)"), {"SGD": {"weight_decay": 0.1}})
     assert carries_optimizer(*plan.stages)
 
 

@@ -46,7 +46,7 @@ def runs_of(db: str) -> list[dict]:
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_four_runners_on_one_database_train_every_run_once(tmp_path, backend, request):
     if backend == "postgresql":
-        db = request.getfixturevalue("postgres_url")
+        db = request.getfixturevalue("postgres_schema")
     else:
         db = f"sqlite:///{tmp_path / 'shared.db'}"
     plans = ["SGD(lr=0.1)", "Adam", "SGD(lr=0.1)+M", "Adam+cos", "SGD(lr=0.05)+M+d", "RMSprop"]

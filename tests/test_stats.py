@@ -197,3 +197,101 @@ def test_an_unknown_metric_is_bad_input_with_a_suggestion():
     with pytest.raises(BadInput, match="'last10'"):
         get_metric("last-10")
     assert get_metric("accuracy").name == "final"
+
+
+def test_values_equal_up_to_floating_point_noise_are_tied():
+    # every seed at 301/360: the mean of 3 and the mean of 5 differ in the last bit
+    value = 301 / 360
+    plans = {"Adam": [value] * 3, "SGD": [value] * 5}
+    frame = by_label(summarize(rows_of(plans)))
+    assert frame["Adam"].mean != frame["SGD"].mean  # the noise is there ...
+    assert {frame["Adam"].verdict, frame["SGD"].verdict} == {"best", "tied"}  # ... and ignored
+    assert {frame["Adam"].rank, frame["SGD"].rank} == {1}
+    # a standard deviation of rounding noise is zero; a real difference stays certain
+    assert welch_p(value, 1e-17, 3, value * (1 + 1e-15), 0.0, 5) == 1.0
+    assert welch_p(0.84, 1e-17, 3, 0.83, 0.0, 5) == 0.0
+    assert welch_p(0.84, 1e-17, 3, 0.83, 0.0, 5, "less") == 1.0
+
+
+def rows_with_status(plans: dict[str, list]) -> list[dict]:
+    """``rows_of`` where an entry may be a status (diverged, failed, pending) instead of an
+    accuracy."""
+    rows = []
+    for plan, outcomes in plans.items():
+        for seed, outcome in enumerate(outcomes):
+            [row] = rows_of({plan: [0.0 if isinstance(outcome, str) else outcome]})
+            row |= {"id": len(rows), "seed": seed}
+            if isinstance(outcome, str):
+                row |= {"status": outcome, "accuracy": None, "loss": None, "ms_per_batch": None}
+            else:
+                row["status"] = "done"
+            rows.append(row)
+    return rows
+
+
+def test_a_plan_with_a_diverged_seed_is_never_best_nor_tied():
+    plans = {
+        "SGD(lr=2.8)": [0.97, 0.975, 0.972, "diverged"],  # the highest mean of the finished
+        "SGD(lr=2.7)": [0.96, 0.962, 0.958, 0.961],
+        "SGD(lr=1000.0)": ["diverged"] * 4,  # every seed diverged: still a row
+        "Adam": [0.95, 0.952, "failed", "pending"],  # a failed run is an error, not a result
+    }
+    frame = by_label(summarize(rows_with_status(plans)))
+    risky = frame["SGD(lr=2.8)"]
+    assert (risky.verdict, risky.rank, risky.n, risky.done, risky.diverged) == (
+        "diverged", pd.NA, 3, 3, 1)  # fmt: skip
+    assert risky.mean == pytest.approx(0.9723, abs=1e-4)  # its finished seeds, shown
+    assert frame["SGD(lr=2.7)"].verdict == "best"
+    broken = frame["SGD(lr=1000.0)"]
+    assert (broken.verdict, broken.n, broken.diverged) == ("diverged", 0, 4)
+    adam = frame["Adam"]
+    assert (adam.done, adam.failed, adam.pending) == (2, 1, 1)
+    assert adam.verdict == "worse" and adam.rank == 2
+    # ranked plans first, then the others; every plan has its row
+    assert list(summarize(rows_with_status(plans))["label"][:2]) == ["SGD(lr=2.7)", "Adam"]
+
+
+def test_a_plan_without_a_finished_seed_has_no_result():
+    frame = by_label(summarize(rows_with_status({"Adam": ["failed", "pending"],
+                                                 "SGD": [0.9, 0.91]})))  # fmt: skip
+    assert frame["Adam"].verdict == "no result" and frame["Adam"].n == 0
+    assert frame["SGD"].verdict == "best"
+
+
+def test_configurations_are_ranked_apart_and_never_pooled():
+    rows = rows_of({"Adam": [0.80, 0.81], "SGD": [0.70, 0.71]})
+    for row in rows:
+        row |= {"config_hash": "short", "epochs": 2, "batch_size": 32, "device": "cpu",
+                "threads": 1, "trainer_revision": 2}  # fmt: skip
+    longer = rows_of({"Adam": [0.95, 0.96, 0.97]})
+    for i, row in enumerate(longer):
+        row |= {"id": 100 + i, "config_hash": "long", "epochs": 30, "batch_size": 32,
+                "device": "cpu", "threads": 1, "trainer_revision": 2}  # fmt: skip
+    old = rows_of({"Adam": [0.5, 0.6]})  # stored before configurations had columns
+    for i, row in enumerate(old):
+        row |= {"id": 200 + i, "config_hash": "0123456789abcdef"}
+    frame = summarize(rows + longer + old)
+    adam = frame[frame["label"] == "Adam"]
+    assert sorted(adam["n"]) == [2, 2, 3]
+    assert list(adam["config"]) == [
+        "2 epochs, batch 32, cpu, 1 thread, trainer 2",
+        "30 epochs, batch 32, cpu, 1 thread, trainer 2",
+        "settings not recorded (config 01234567)",
+    ]
+    # each configuration has its own best
+    for _, part in frame.groupby("config_hash"):
+        assert (part["verdict"] == "best").sum() == 1
+
+
+def test_labels_as_written_when_the_links_agree_else_the_short_label():
+    rows = rows_of({"SGD+step+warmup": [0.9, 0.91], "Adam": [0.8, 0.81]})
+    for row in rows[:2]:
+        row["label"] = "SGD+warmup+step"
+    assert set(summarize(rows)["label"]) == {"SGD+warmup+step", "Adam"}
+    rows[1]["label"] = "SGD + warmup + step"  # two plan files write it differently
+    assert set(summarize(rows)["label"]) == {"(SGD+step+warmup)", "Adam"}
+    # two stored plans under one written label: told apart by their short labels
+    rows = rows_of({"SGD(lr=0.1)": [0.9, 0.91], "SGD(lr=0.2)": [0.8, 0.81]})
+    for row in rows:
+        row["label"] = "SGD"
+    assert set(summarize(rows)["label"]) == {"SGD(lr=0.1)", "SGD(lr=0.2)"}

@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import event, insert, text
 
 from optbench.errors import DatabaseMissing
-from optbench.store import Store, open_store
+from optbench.store import Store, open_store, run_key
 from optbench.store import repository as repo
 from optbench.store.models import Run, utcnow
+from optbench.train.config import RunConfig, RunSpec
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,8 +26,9 @@ PLAN = "SGD(lr=0.1) | (Adam(lr=0.001)+d(rate=1e-06))"
 
 
 @pytest.fixture
-def store() -> Iterator[Store]:
-    s = open_store("sqlite://")
+def store(memory_or_postgres_url: str) -> Iterator[Store]:
+    """An empty store: in-memory SQLite, and a PostgreSQL schema where a server is given."""
+    s = open_store(memory_or_postgres_url)
     yield s
     s.close()
 
@@ -43,6 +45,8 @@ def epochs(n: int = 3, *, stage_at: int = 2) -> tuple[EpochRecord, ...]:
             val_acc=0.4 + i / 100,
             ms_per_batch=2.0 + i,
             s_per_epoch=3.0 + i,
+            lr_min=0.05 / i,
+            lr_max=0.2 / i,
         )
         for i in range(1, n + 1)
     )
@@ -291,6 +295,7 @@ def test_run_rows_of_10000_runs_is_one_select(store: Store) -> None:
     now = utcnow()
     rows = [
         dict(
+            run_key=f"{i:064d}",
             plan=f"SGD(lr={i % 50})",
             task=f"task{i % 4}",
             seed=i,
@@ -385,3 +390,72 @@ def test_the_store_imports_neither_torch_nor_pandas() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- 0004: the identity as a key, the configuration in columns, labels, paper values --------
+
+
+def spec(plan: str = PLAN, task: str = "iris-mlp", seed: int = 0, **config) -> RunSpec:
+    return RunSpec(plan, task, seed, RunConfig(**({"epochs": 3, "batch_size": 32} | config)))
+
+
+def test_run_key_is_the_specs_key() -> None:
+    s = spec(seed=7, threads=2, device="cuda")
+    assert run_key(s.plan, s.task, s.seed, s.config.hash) == s.key
+    assert len(s.key) == 64
+
+
+def test_run_rows_have_every_column_and_the_experiments_label(store: Store) -> None:
+    specs = [spec(seed=0), spec(seed=1, threads=4), spec(task="wine-mlp")]
+    ids = [p.id for p in store.plan_runs("A", specs, labels=["SGD | (Adam+d)", "SGD", None])]
+    store.plan_runs("B", specs[:1], labels=["sgd then adam"])
+
+    rows = {r["id"]: r for r in store.run_rows(status=None)}
+    assert set(rows[ids[0]]) == {c.name for c in Run.__table__.columns} | {"label"}
+    assert {r["label"] for r in rows.values()} == {None}  # no experiment: no label
+    a = {r["id"]: r for r in store.run_rows(experiment="A", status=Status.PENDING)}
+    assert [a[i]["label"] for i in ids] == ["SGD | (Adam+d)", "SGD", None]
+    [b] = store.run_rows(experiment="B", status=None)
+    assert (b["id"], b["label"]) == (ids[0], "sgd then adam")  # one run, two labels
+
+    first, second = rows[ids[0]], rows[ids[1]]
+    assert first["run_key"] == specs[0].key and first["config_hash"] == specs[0].config.hash
+    assert {k: first[k] for k in specs[0].config.columns()} == specs[0].config.columns()
+    assert (second["threads"], second["status"], second["attempts"]) == (4, "pending", 0)
+    assert first["started_at"] is None and first["owner"] is None
+    [wine] = store.run_rows(experiment="A", task="wine-mlp", status=None)
+    assert (wine["id"], wine["label"]) == (ids[2], None)
+
+
+def test_run_rows_filtered_by_experiment_stays_one_select(store: Store) -> None:
+    store.plan_runs("A", [spec(seed=s) for s in range(5)], labels=["x"] * 5)
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        assert len(store.run_rows(experiment="A", task="iris-mlp", status=None)) == 5
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
+        "SELECT"
+    ]
+
+
+def test_paper_values_are_stored_with_the_experiment(store: Store) -> None:
+    cells = [
+        {"task": "iris-mlp", "plan": PLAN, "name": "SGD | (Adam+d)", "metric": "last10",
+         "stat": "mean", "value": 0.8693},
+        {"task": "iris-mlp", "plan": PLAN, "name": "SGD | (Adam+d)", "metric": "error",
+         "stat": "max", "value": 6.41, "std": 0.12},
+    ]  # fmt: skip
+    assert store.experiment_paper("A") is None  # no such experiment
+    store.plan_runs("A", [spec()])
+    assert store.experiment_paper("A") is None  # no paper values given
+    store.plan_runs("A", [spec()], paper=cells)
+    assert store.experiment_paper("A") == cells
+    store.plan_runs("A", [spec(seed=1)])  # None leaves them as they are
+    assert store.experiment_paper("A") == cells
+    store.plan_runs("A", [spec()], paper=[])
+    assert store.experiment_paper("A") == []
+    with pytest.raises(ValueError, match="JSON"):
+        store.plan_runs("A", [spec()], paper=[{"value": object()}])

@@ -6,15 +6,13 @@ here, and only here. ``optbench --help`` imports neither torch, SQLAlchemy nor p
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
+from optbench.cli.common import WordsCommand, reports_errors
 from optbench.cli.data_command import data_app
-from optbench.errors import OptbenchError
 from optbench.plan.model import MAX_EPOCHS
 
 app = typer.Typer(
@@ -30,51 +28,54 @@ db_app = typer.Typer(help="Migrations of the results database.", no_args_is_help
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
 
-F = TypeVar("F", bound=Callable)
-
 DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
         envvar="OPTBENCH_DB",
+        metavar="URL",
         help="SQLAlchemy URL or SQLite file of the results database [default: optbench.db].",
     ),
 ]
 DataDirOption = Annotated[
     str | None,
-    typer.Option("--data-dir", envvar="OPTBENCH_DATA", help="Folder with the datasets' files."),
+    typer.Option(
+        "--data-dir",
+        envvar="OPTBENCH_DATA",
+        metavar="DIR",
+        help="Folder with the datasets' files.",
+    ),
 ]
 
-
-def reports_errors(fn: F) -> F:
-    """Turn an OptbenchError into one red message on stderr and its exit status."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except OptbenchError as e:
-            from rich.console import Console
-            from rich.markup import escape
-
-            Console(stderr=True, highlight=False, soft_wrap=True).print(
-                f"[bold red]error:[/] {escape(str(e))}"
-            )
-            raise typer.Exit(e.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
+ExperimentOption = Annotated[
+    str | None, typer.Option(metavar="NAME", help="Only this experiment's runs.")
+]
+TaskOption = Annotated[str | None, typer.Option(metavar="TASK", help="Only this task.")]
+EpochsOption = Annotated[int, typer.Option(min=1, metavar="N", help="Epochs to lay the plan over.")]
+StepsOption = Annotated[
+    int,
+    typer.Option(min=1, metavar="N", help="Optimizer steps per epoch (per-iteration methods)."),
+]
+BaselineName = Annotated[str, typer.Argument(metavar="NAME", help="Name of the baseline.")]
 
 
-@app.command()
+@app.command(cls=WordsCommand)
 @reports_errors
 def run(
-    plan_file: Annotated[Path, typer.Argument(help="YAML plan file.", show_default=False)],
-    seeds: Annotated[int | None, typer.Option(min=1, help="Seeds per plan and task.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    plan_file: Annotated[
+        Path, typer.Argument(metavar="PLAN_FILE", help="YAML plan file.", show_default=False)
+    ],
+    seeds: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Seeds per plan and task.")
+    ] = None,
+    device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu or cuda.")] = "auto",
     db: DbOption = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Override the file's epochs.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Override the file's epochs.")
+    ] = None,
     task: Annotated[
-        list[str] | None, typer.Option("--task", help="Train only these tasks (repeatable).")
+        list[str] | None,
+        typer.Option("--task", metavar="TASK", help="Train only these tasks (repeatable)."),
     ] = None,
     data_dir: DataDirOption = None,
     dry_run: Annotated[
@@ -85,6 +86,7 @@ def run(
         typer.Option(
             min=1,
             max=1024,
+            metavar="N",
             envvar="OPTBENCH_THREADS",
             help="torch's CPU threads. Part of each run's configuration: the thread count "
             "changes the last bits of results. 1 is reproducible on any machine and fastest "
@@ -103,6 +105,7 @@ def run(
         typer.Option(
             min=1,
             max=4096,
+            metavar="N",
             help="Seeds per stacked pass at most [default: as many as fit in half the free "
             "memory, up to 32].",
         ),
@@ -117,6 +120,7 @@ def run(
     checkpoints: Annotated[
         str | None,
         typer.Option(
+            metavar="DIR",
             envvar="OPTBENCH_CHECKPOINTS",
             help="Folder for the checkpoints of runs in progress [default: beside the "
             "database file, or ./optbench-checkpoints for a server database].",
@@ -155,25 +159,30 @@ def run(
 @app.command()
 @reports_errors
 def compare(
-    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
-    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    experiment: ExperimentOption = None,
+    task: TaskOption = None,
     metric: Annotated[
         str,
         typer.Option(
+            metavar="METRIC",
             help="final, best (best epoch), last10 (mean of the last 10% of epochs), error "
-            "(error rate %), f1, precision, recall (macro) or loss (validation loss)."
+            "(error rate %), f1, precision, recall (macro) or loss (validation loss).",
         ),
     ] = "final",
     fmt: Annotated[
-        str, typer.Option("--format", help="table, markdown, latex, csv or json.")
+        str,
+        typer.Option("--format", metavar="FORMAT", help="table, markdown, latex, csv or json."),
     ] = "table",
     alpha: Annotated[
-        float, typer.Option(help="Significance level of the tests against the best plan.")
+        float,
+        typer.Option(metavar="A", help="Significance level of the tests against the best plan."),
     ] = 0.05,
     db: DbOption = None,
 ) -> None:
-    """Rank the stored plans per task (mean ± std, 95% CI and n over seeds; plans not
-    significantly different from the best are marked tied), each beside its Y/N table.
+    """Rank the stored plans per task and configuration (mean ± std, 95% CI and n over
+    the finished seeds; plans not significantly different from the best are tied; a plan
+    with a diverged seed is never best), with how every seed ended, the paper's values
+    beside ours where the plan file recorded them, and each plan's Y/N table.
 
     Example: optbench compare --experiment quickstart --metric last10 --format latex
     """
@@ -182,15 +191,18 @@ def compare(
     compare_command(experiment, task, db, metric, fmt, alpha)
 
 
-@app.command()
+@app.command(cls=WordsCommand)
 @reports_errors
 def show(
-    expression: Annotated[str, typer.Argument(help="A plan, e.g. 'SGD | (Adam+d) | SGD'.")],
+    expression: Annotated[
+        str, typer.Argument(metavar="EXPR", help="A plan, e.g. 'SGD | (Adam+d) | SGD'.")
+    ],
     epochs: Annotated[
         int | None,
         typer.Option(
             min=1,
             max=MAX_EPOCHS,
+            metavar="N",
             show_default=False,
             help="Epochs to lay the plan over [default: the sum of its stage lengths when "
             "every stage has one, else 100].",
@@ -199,7 +211,10 @@ def show(
     steps_per_epoch: Annotated[
         int,
         typer.Option(
-            min=1, max=1_000_000, help="Optimizer steps per epoch (per-iteration methods)."
+            min=1,
+            max=1_000_000,
+            metavar="N",
+            help="Optimizer steps per epoch (per-iteration methods).",
         ),
     ] = 100,
 ) -> None:
@@ -209,16 +224,15 @@ def show(
 
     Example: optbench show "(SGD(lr=0.1)+M):80 | (SGD(lr=0.01)+M):40"
     """
-    from rich.console import Console
-
     from optbench.plan.parser import parse_plan
     from optbench.plan.timeline import fixed_epochs
+    from optbench.report.console import make_console
     from optbench.report.show import render_show
 
     plan = parse_plan(expression)
     if epochs is None:
         epochs = fixed_epochs(plan) or 100
-    Console().print(render_show(plan, epochs, steps_per_epoch))
+    make_console().print(render_show(plan, epochs, steps_per_epoch))
 
 
 @app.command()
@@ -227,11 +241,10 @@ def methods() -> None:
 
     Example: optbench methods
     """
-    from rich.console import Console
-
     from optbench.report.catalogue import methods_table
+    from optbench.report.console import make_console
 
-    Console().print(methods_table())
+    make_console().print(methods_table())
 
 
 @app.command()
@@ -240,11 +253,10 @@ def tasks(data_dir: DataDirOption = None) -> None:
 
     Example: optbench tasks --data-dir ~/datasets
     """
-    from rich.console import Console
-
     from optbench.report.catalogue import tasks_table
+    from optbench.report.console import make_console
 
-    Console().print(tasks_table(data_dir))
+    make_console().print(tasks_table(data_dir))
 
 
 @db_app.command("upgrade")
@@ -252,12 +264,18 @@ def tasks(data_dir: DataDirOption = None) -> None:
 def db_upgrade(db: DbOption = None) -> None:
     """Upgrade the results database to the current schema, keeping every row.
 
+    One transaction: a failure (a full disk, a lost connection) leaves the database as it
+    was. A database written by a newer optbench is refused (exit status 4).
+
     Example: optbench db upgrade --db results.db
     """
-    from optbench.store.engine import current, upgrade
+    from optbench.store.engine import upgrade
 
-    upgrade(db)
-    typer.echo(f"database at revision {current(db)[0]}")
+    before, head = upgrade(db)
+    if before == head:
+        typer.echo(f"database at revision {head}, already up to date")
+    else:
+        typer.echo(f"database at revision {head} (was {before or 'without optbench tables'})")
 
 
 @db_app.command("current")
@@ -265,12 +283,23 @@ def db_upgrade(db: DbOption = None) -> None:
 def db_current(db: DbOption = None) -> None:
     """Print the database's schema revision and the newest one this optbench knows.
 
-    Example: optbench db current
+    Reads only: a database that does not exist is not created, and one on read-only media
+    can be read.
+
+    Example: optbench db current --db results.db
     """
-    from optbench.store.engine import current
+    from optbench.store.engine import current, is_known_revision
 
     rev, head = current(db)
-    state = "up to date" if rev == head else "outdated: run 'optbench db upgrade'"
+    if rev == head:
+        state = "up to date"
+    elif rev is not None and not is_known_revision(rev):
+        state = (
+            "newer than this optbench knows: it was written by a newer optbench; upgrade "
+            "optbench to use it"
+        )
+    else:
+        state = "outdated: run 'optbench db upgrade'"
     typer.echo(f"revision {rev or '(none)'}; newest {head}; {state}")
 
 
@@ -286,12 +315,16 @@ baseline_app = typer.Typer(
 app.add_typer(baseline_app, name="baseline")
 
 ImageOption = Annotated[
-    Path, typer.Option("--out", "-o", help="Image file to write; .png or .svg picks the format.")
+    Path,
+    typer.Option(
+        "--out", "-o", metavar="FILE", help="Image file to write; .png or .svg picks the format."
+    ),
 ]
 PlanFileOption = Annotated[
     Path | None,
     typer.Option(
         "--plan-file",
+        metavar="PLAN_FILE",
         help="Name the plans as this plan file writes them, so a plan whose defaults changed "
         "is still the same plan.",
     ),
@@ -302,13 +335,21 @@ PlanFileOption = Annotated[
 @reports_errors
 def plot_curves(
     out: ImageOption = Path("curves.png"),
-    experiment: Annotated[str | None, typer.Option(help="Only this experiment.")] = None,
-    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    experiment: ExperimentOption = None,
+    task: TaskOption = None,
     y: Annotated[
-        str, typer.Option("--y", help="val_acc, val_loss, train_acc, train_loss or lr.")
+        str,
+        typer.Option(
+            "--y", metavar="CURVE", help="val_acc, val_loss, train_acc, train_loss or lr."
+        ),
     ] = "val_acc",
     plan: Annotated[
-        list[str] | None, typer.Option("--plan", help="Only these plans (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--plan",
+            metavar="PLAN",
+            help="Only these plans (repeatable), as compare names them or as written.",
+        ),
     ] = None,
     db: DbOption = None,
 ) -> None:
@@ -322,17 +363,16 @@ def plot_curves(
     plot_curves_command(out, experiment, task, db, y, plan or [])
 
 
-@plot_app.command("lr")
+@plot_app.command("lr", cls=WordsCommand)
 @reports_errors
 def plot_lr(
     expressions: Annotated[
-        list[str], typer.Argument(help="Plan expressions, e.g. 'SGD(lr=0.1)+sig'.")
+        list[str],
+        typer.Argument(metavar="EXPR", help="Plan expressions, e.g. 'SGD(lr=0.1)+sig'."),
     ],
     out: ImageOption = Path("lr.png"),
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs to lay the plans over.")] = 100,
-    steps_per_epoch: Annotated[
-        int, typer.Option(min=1, help="Optimizer steps per epoch (per-iteration methods).")
-    ] = 100,
+    epochs: EpochsOption = 100,
+    steps_per_epoch: StepsOption = 100,
     log: Annotated[bool, typer.Option(help="Logarithmic LR axis.")] = False,
 ) -> None:
     """Draw the learning-rate curve of one or more plans in one figure ([ANN] Figure 1);
@@ -345,14 +385,19 @@ def plot_lr(
     plot_lr_command(expressions, out, epochs, steps_per_epoch, log)
 
 
-@plot_app.command("track")
+@plot_app.command("track", cls=WordsCommand)
 @reports_errors
 def plot_track(
-    expressions: Annotated[list[str], typer.Argument(help="Plan expressions, e.g. 'Adam'.")],
+    expressions: Annotated[
+        list[str], typer.Argument(metavar="EXPR", help="Plan expressions, e.g. 'Adam'.")
+    ],
     problem: Annotated[
-        str, typer.Option(help="Toy problem: quadratic, quadratic-b95 or sum-of-four.")
+        str,
+        typer.Option(
+            metavar="PROBLEM", help="Toy problem: quadratic, quadratic-b95 or sum-of-four."
+        ),
     ] = "quadratic",
-    steps: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 100,
+    steps: Annotated[int, typer.Option(min=1, metavar="N", help="Optimizer steps.")] = 100,
     out: ImageOption = Path("track.png"),
 ) -> None:
     """Draw the optimizer trajectories of plans on a [DSA] toy problem over its contours.
@@ -364,16 +409,19 @@ def plot_track(
     plot_track_command(expressions, problem, steps, out)
 
 
-@baseline_app.command("save")
+@baseline_app.command("save", cls=WordsCommand)
 @reports_errors
 def baseline_save(
-    name: Annotated[str, typer.Argument(help="Name of the baseline.")],
-    experiment: Annotated[str | None, typer.Option(help="Only this experiment's runs.")] = None,
+    name: BaselineName,
+    experiment: ExperimentOption = None,
     plan_file: PlanFileOption = None,
-    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
-    metric: Annotated[str, typer.Option(help="The metric to keep (see compare).")] = "final",
+    task: TaskOption = None,
+    metric: Annotated[
+        str, typer.Option(metavar="METRIC", help="The metric to keep (see compare).")
+    ] = "final",
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write the baseline to this JSON file.")
+        Path | None,
+        typer.Option("--json", metavar="FILE", help="Also write the baseline to this JSON file."),
     ] = None,
     replace: Annotated[bool, typer.Option(help="Overwrite a baseline of this name.")] = False,
     db: DbOption = None,
@@ -388,11 +436,11 @@ def baseline_save(
     baseline_save_command(name, db, experiment, plan_file, task, metric, json_path, replace)
 
 
-@baseline_app.command("export")
+@baseline_app.command("export", cls=WordsCommand)
 @reports_errors
 def baseline_export(
-    name: Annotated[str, typer.Argument(help="Name of the baseline.")],
-    path: Annotated[Path, typer.Argument(help="JSON file to write.")],
+    name: BaselineName,
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="JSON file to write.")],
     db: DbOption = None,
 ) -> None:
     """Write a stored baseline to a JSON file, to keep in a repository.
@@ -422,18 +470,29 @@ def check(
     baseline: Annotated[
         str,
         typer.Option(
-            "--baseline", "-b", help="A baseline's name in the database, or its JSON file."
+            "--baseline",
+            "-b",
+            metavar="NAME|FILE",
+            help="A baseline's name in the database, or its JSON file.",
         ),
     ],
-    experiment: Annotated[str | None, typer.Option(help="Judge only this experiment's runs.")] = (
-        None
-    ),
+    experiment: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Judge only this experiment's runs."),
+    ] = None,
     plan_file: PlanFileOption = None,
-    alpha: Annotated[float, typer.Option(help="Significance level (one-sided Welch).")] = 0.01,
-    tolerance: Annotated[
-        float, typer.Option(help="Largest drop that is not a regression, in the metric's units.")
+    alpha: Annotated[
+        float, typer.Option(metavar="A", help="Significance level (one-sided Welch).")
     ] = 0.01,
-    junit: Annotated[Path | None, typer.Option(help="Write JUnit XML here.")] = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            metavar="T", help="Largest drop that is not a regression, in the metric's units."
+        ),
+    ] = 0.01,
+    junit: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write JUnit XML here.")
+    ] = None,
     strict: Annotated[
         bool, typer.Option(help="Fail also when a plan is missing or has n < 2.")
     ] = False,

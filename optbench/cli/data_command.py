@@ -6,11 +6,11 @@ is imported inside the command, so ``optbench --help`` stays light.
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
-from optbench.errors import OptbenchError
+from optbench.cli.common import WordsCommand, reports_errors
 
 data_app = typer.Typer(
     help="Datasets: download the ones that need files, on a machine with a network.",
@@ -18,22 +18,13 @@ data_app = typer.Typer(
 )
 
 
-def _fail(error: OptbenchError) -> NoReturn:
-    """One red line on stderr, never wrapped, and the error's exit status."""
-    from rich.console import Console
-    from rich.markup import escape
-
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"[bold red]error:[/] {escape(str(error))}"
-    )
-    raise typer.Exit(error.exit_code)
-
-
-@data_app.command("fetch")
+@data_app.command("fetch", cls=WordsCommand)
+@reports_errors
 def fetch(
     name: Annotated[
         str,
         typer.Argument(
+            metavar="NAME",
             help="mnist, fashion-mnist, cifar10, cifar100, svhn, imdb, car or agaricus.",
             show_default=False,
         ),
@@ -42,6 +33,7 @@ def fetch(
         str | None,
         typer.Option(
             "--data-dir",
+            metavar="DIR",
             envvar="OPTBENCH_DATA",
             help="Folder to put the dataset in; give optbench run the same --data-dir.",
         ),
@@ -56,14 +48,11 @@ def fetch(
     """
     from optbench.tasks.datasets import fetch as fetching
 
-    try:
-        canonical = fetching.dataset_name(name)
-        if canonical in fetching.BUNDLED:
-            typer.echo(f"{canonical} ships with scikit-learn: nothing to fetch")
-            return
-        done = fetching.fetch(canonical, data_dir)
-    except OptbenchError as error:
-        _fail(error)
+    canonical = fetching.dataset_name(name)
+    if canonical in fetching.BUNDLED:
+        typer.echo(f"{canonical} ships with scikit-learn: nothing to fetch")
+        return
+    done = fetching.fetch(canonical, data_dir)
     if done.downloaded:
         typer.echo(f"fetched {done.title} into {done.folder}; train with --data-dir {done.root}")
     else:

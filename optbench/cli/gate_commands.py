@@ -5,36 +5,68 @@ Imported inside the command bodies only, so ``optbench --help`` stays light.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from optbench.errors import BadInput
+from optbench.report.console import make_console
 from optbench.report.metrics import EPOCH_COLUMNS, get_metric
 
 
 def plan_file_plans(path: Path) -> tuple[str, dict[tuple[str, str], str]]:
     """(experiment, {(task, stored plan): name}) of a plan file: every plan of every task,
-    named as the file writes it (canonical, file defaults not spelled out), stored as
-    ``optbench run`` stores it (resolved with the file's defaults)."""
+    named as the file writes it (its text in the ``plans:`` list, as ``compare`` labels
+    it), stored as ``optbench run`` stores it (resolved with the file's defaults)."""
     from optbench.plan.canonical import format_plan, resolve
     from optbench.plan.planfile import load_plan_file
 
     plan_file = load_plan_file(path)
+    written = _written_plans(path, len(plan_file.plans))
     return plan_file.experiment, {
-        (task, format_plan(resolve(plan, plan_file.defaults))): format_plan(plan)
+        (task, format_plan(resolve(plan, plan_file.defaults))): text or format_plan(plan)
         for task in plan_file.tasks
-        for plan in plan_file.plans
+        for plan, text in zip(plan_file.plans, written, strict=True)
     }
+
+
+def _written_plans(path: Path, count: int) -> list[str | None]:
+    """The plan expressions as the file writes them, in order (whitespace tidied); Nones
+    when they cannot be read apart from the parsed plans."""
+    import yaml
+
+    try:
+        plans = yaml.safe_load(Path(path).read_text(encoding="utf-8")).get("plans")
+    except (OSError, yaml.YAMLError, AttributeError):
+        plans = None
+    if not isinstance(plans, list) or len(plans) != count:
+        return [None] * count
+    return [" ".join(str(p).split()) if isinstance(p, str) else None for p in plans]
+
+
+def _targets(path: Path) -> dict[tuple[str, str], str]:
+    """(task, name) -> stored plan for ``check --plan-file``: by the name as written, and by
+    its canonical form (how baselines saved before named plans)."""
+    from optbench.errors import OptbenchError
+    from optbench.plan.canonical import format_plan
+    from optbench.plan.parser import parse_plan
+
+    targets = {}
+    for (task, plan), name in plan_file_plans(path)[1].items():
+        targets[(task, name)] = plan
+        with contextlib.suppress(OptbenchError):  # else the written name alone matches
+            targets.setdefault((task, format_plan(parse_plan(name))), plan)
+    return targets
 
 
 def _epochs_if_needed(store, metric_name: str, rows: list[dict]) -> list[dict] | None:
     if not get_metric(metric_name).needs_epochs:
         return None
-    return store.epoch_rows(run_ids=[r["id"] for r in rows], columns=EPOCH_COLUMNS)
+    done = [r["id"] for r in rows if r.get("status", "done") == "done"]
+    return store.epoch_rows(run_ids=done, columns=EPOCH_COLUMNS)
 
 
 def baseline_save_command(
@@ -47,6 +79,7 @@ def baseline_save_command(
     json_path: Path | None,
     replace: bool,
 ) -> None:
+    from optbench.report import stored
     from optbench.report.baseline import snapshot, write_json
     from optbench.store.engine import open_store
 
@@ -54,7 +87,7 @@ def baseline_save_command(
     names = plan_file_plans(plan_file)[1] if plan_file else None
     store = open_store(db, create=False)
     try:
-        rows = store.run_rows(experiment=experiment, task=task)
+        rows = stored.run_rows(store, experiment, task)
         if names is not None:
             rows = [r for r in rows if (r["task"], r["plan"]) in names]
         baseline = snapshot(
@@ -69,9 +102,14 @@ def baseline_save_command(
     finally:
         store.close()
     runs = sum(e["n"] for e in baseline["entries"])
+    broken = sum(len(e["samples"]) - e["n"] for e in baseline["entries"])
+    configurations = len({e["config_hash"] for e in baseline["entries"]})
     typer.echo(
-        f"saved baseline {name!r}: {len(baseline['entries'])} plans x tasks, {runs} runs, "
-        f"metric {baseline['metric']}"
+        f"saved baseline {name!r}: {len(baseline['entries'])} plans x tasks x configurations "
+        f"({configurations} configuration{'s' if configurations != 1 else ''}), {runs} "
+        f"finished runs"
+        + (f", {broken} diverged or failed" if broken else "")
+        + f", metric {baseline['metric']}"
     )
     if json_path is not None:
         typer.echo(f"wrote {write_json(baseline, json_path)}")
@@ -92,7 +130,7 @@ def baseline_export_command(name: str, path: Path, db: str | None) -> None:
     from optbench.report.baseline import write_json
     from optbench.store.engine import open_store
 
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         baseline = _stored_baseline(store, name)
     finally:
@@ -105,7 +143,7 @@ def baseline_list_command(db: str | None) -> None:
 
     from optbench.store.engine import open_store
 
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         baselines = store.baselines()
     finally:
@@ -126,10 +164,7 @@ def baseline_list_command(db: str | None) -> None:
             f"{b['created_at']:%Y-%m-%d %H:%M} UTC",
             escape(versions),
         )
-    console = Console()
-    if not console.is_terminal:  # a file or a pipe: no wrapping
-        console.width = 160
-    console.print(table)
+    make_console().print(table)
 
 
 def load_baseline(reference: str, db: str | None) -> dict[str, Any]:
@@ -140,7 +175,7 @@ def load_baseline(reference: str, db: str | None) -> dict[str, Any]:
 
     if reference.endswith(".json") or Path(reference).is_file():
         return read_json(reference)
-    store = open_store(db, create=False)
+    store = open_store(db, read_only=True)
     try:
         return _stored_baseline(store, reference)
     finally:
@@ -171,23 +206,20 @@ def check_command(
         raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
     if tolerance < 0:
         raise BadInput(f"--tolerance must be at least 0, got {tolerance}")
+    from optbench.report import stored
+
     baseline = load_baseline(reference, db)
-    targets = None
-    if plan_file is not None:
-        named = plan_file_plans(plan_file)[1]
-        targets = {(task, name): plan for (task, plan), name in named.items()}
-    store = open_store(db, create=False)
+    targets = _targets(plan_file) if plan_file is not None else None
+    store = open_store(db, read_only=True)
     try:
-        rows = store.run_rows(experiment=experiment)
+        rows = stored.run_rows(store, experiment)
         epochs = _epochs_if_needed(store, baseline["metric"], rows)
     finally:
         store.close()
     verdicts = check_baseline(
         baseline, rows, epochs, targets=targets, alpha=alpha, tolerance=tolerance
     )
-    console = Console(highlight=False)
-    if not console.is_terminal:
-        console.width = 160
+    console = make_console()
     judged = {(v.task, v.plan) for v in verdicts}
     note = version_note(baseline, [r for r in rows if (r["task"], r["plan"]) in judged])
     console.print(render_check(verdicts, baseline, alpha, tolerance, note))

@@ -23,35 +23,52 @@ def compare_command(
     fmt: str,
     alpha: float,
 ) -> None:
-    """Print the ranked tables; epoch rows are read only for epoch-based metrics."""
-    from optbench.store.engine import open_store
+    """Print the ranked tables of runs of every status (finished, diverged, failed, not
+    finished: each counted); epoch rows are read only for epoch-based metrics."""
+    from optbench.report import stored
+    from optbench.report.console import echo, make_console
 
     metric = get_metric(metric_name)
     if fmt not in FORMATS:
         raise BadInput(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     if not 0.0 < alpha < 1.0:
         raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
-    store = open_store(db)
+    store = open_for_reading(db)
     try:
-        rows = store.run_rows(experiment=experiment, task=task)
+        rows = stored.run_rows(store, experiment, task)
+        paper = stored.paper_of(store, experiment)
+        if not any(c.task == task for c in paper.cells):  # else: its paper cells not run
+            stored.check_task(store, rows, experiment, task)
         epochs = None
         if metric.needs_epochs:
-            epochs = store.epoch_rows(run_ids=[r["id"] for r in rows], columns=EPOCH_COLUMNS)
+            done = [r["id"] for r in rows if r.get("status", "done") == "done"]
+            epochs = store.epoch_rows(run_ids=done, columns=EPOCH_COLUMNS)
     finally:
         store.close()
     if fmt == "table":
-        from rich.console import Console
-
         from optbench.report.compare import render_compare
 
-        console = Console()
-        if not console.is_terminal:  # a file or a pipe: no wrapping of wide tables
-            console.width = 160
-        console.print(render_compare(rows, metric, epochs, alpha))
+        console = make_console()
+        # crop=False: on a console too narrow for the narrowest layout, lines wrap, never cut
+        console.print(render_compare(rows, metric, epochs, alpha, paper, task), crop=False)
         return
     from optbench.report.export import export_compare
 
-    typer.echo(export_compare(rows, fmt, metric, epochs, alpha), nl=False)
+    echo(export_compare(rows, fmt, metric, epochs, alpha, paper, task))
+
+
+def open_for_reading(db: str | None):
+    """The results database, opened for reading only (nothing created or written, so a
+    database on read-only media can be compared); a missing one says how to fill it."""
+    from optbench.errors import DatabaseMissing
+    from optbench.store.engine import open_store
+
+    try:
+        return open_store(db, read_only=True)
+    except DatabaseMissing as e:
+        raise DatabaseMissing(
+            f"{e}: train some runs with 'optbench run PLAN.yaml', or pass --db"
+        ) from None
 
 
 def plot_curves_command(

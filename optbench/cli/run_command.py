@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 
 from optbench.errors import DataMissing, DeviceUnavailable
 from optbench.execute.planning import Planned, expand, stacking
 from optbench.execute.runner import trains
 from optbench.plan.planfile import load_plan_file
+from optbench.report.console import make_console
 from optbench.tasks.registry import DATASETS, get_task
 from optbench.train.config import RunConfig
 from optbench.train.record import Status
@@ -38,7 +38,7 @@ class RunOptions:
 
 def run_plan_file(path: Path, options: RunOptions) -> int:
     """Train what is not stored yet; the exit status is 1 if any run failed, else 0."""
-    console = Console(highlight=False)
+    console = make_console()
     plan_file = load_plan_file(path)
     tasks = tuple(options.tasks) or plan_file.tasks
     device = resolve_device(options.device, probe_only=options.dry_run)

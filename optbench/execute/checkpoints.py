@@ -16,6 +16,7 @@ says.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -112,6 +113,8 @@ class Checkpoints:
             if runs <= done:
                 index.with_suffix(".pt").unlink(missing_ok=True)
                 index.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only an empty folder goes
+            self.folder.rmdir()
 
 
 _PER_RUN_LISTS = ("runs", "generators", "records", "outcome", "errors", "points")

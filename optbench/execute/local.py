@@ -37,11 +37,10 @@ def seed_bytes(build, input_shape, num_classes: int, dtype, batch: int = 256) ->
     """A generous estimate of the memory one more stacked seed takes: its parameters ten
     times over (weights, gradients, optimizer and averaging states, a checkpoint copy)
     and three times the activations of a forward pass on ``batch`` examples, measured on
-    torch's meta device (no memory, no compute)."""
+    a forward pass of two examples on the CPU."""
     import torch
 
-    with torch.device("meta"):
-        model = build(input_shape, num_classes)
+    model = build(input_shape, num_classes)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     sizes: list[int] = []
 
@@ -51,12 +50,12 @@ def seed_bytes(build, input_shape, num_classes: int, dtype, batch: int = 256) ->
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
-        x = torch.zeros((batch, *input_shape), dtype=dtype, device="meta")
-        model(x)
+        with torch.no_grad():
+            model.eval()(torch.zeros((2, *input_shape), dtype=dtype))
     finally:
         for h in handles:
             h.remove()
-    return 10 * params + 3 * sum(sizes)
+    return 10 * params + 3 * sum(sizes) * batch // 2
 
 
 def free_bytes(device) -> int:

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from optbench.errors import BadInput
 from optbench.methods.registry import REGISTRY, STAGE_ENDS
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.model import Plan
 from optbench.plan.parser import parse_plan
 from optbench.plan.planfile import PlanFile
+from optbench.plan.timeline import stage_epochs
 from optbench.tasks.registry import get_task
 from optbench.train.config import RunConfig, RunSpec
 
@@ -35,10 +37,17 @@ def expand(
     task, plan by plan, seeds 0..seeds-1. Unknown tasks fail before anything runs."""
     for task in tasks:
         get_task(task)
+    resolved = []
+    for plan in plan_file.plans:
+        full = resolve(plan, plan_file.defaults)
+        try:
+            stage_epochs(full, config.epochs)  # every stage gets an epoch, before anything runs
+        except BadInput as error:
+            raise BadInput(f"{plan_file.path}: plan {plan.source.strip()!r}: {error}") from None
+        resolved.append((plan, format_plan(full)))
     out = []
     for task in tasks:
-        for plan in plan_file.plans:
-            text = format_plan(resolve(plan, plan_file.defaults))
+        for plan, text in resolved:
             label = plan.source.strip() or format_plan(plan)
             out += [Planned(RunSpec(text, task, seed, config), label) for seed in range(seeds)]
     return out

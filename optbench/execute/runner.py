@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from optbench.errors import OptbenchError
+from optbench.errors import ClaimLost, OptbenchError
 from optbench.execute.checkpoints import Checkpoints, Found
 from optbench.execute.planning import Planned, passes, stacking
 from optbench.store.repository import new_owner
@@ -140,13 +140,12 @@ class Runner:
         """Claim runs group by group, at most ``width`` at a time, and yield them as
         passes: runs with a checkpoint as the pass they were in, the others newly."""
         groups: dict[tuple, list[tuple[RunSpec, int]]] = {}
-        for p, (run_id, status) in zip(planned, states, strict=True):
-            if status is Status.DONE or (status is Status.DIVERGED and not self.retry_diverged):
+        for p, stored in zip(planned, states, strict=True):
+            if not trains(stored.status, self.retry_diverged):
                 self.summary.stored += 1
                 continue
-            groups.setdefault((p.spec.plan, p.spec.task, p.spec.config), []).append(
-                (p.spec, run_id)
-            )
+            key = (p.spec.plan, p.spec.task, p.spec.config)
+            groups.setdefault(key, []).append((p.spec, stored.id))
         for (plan, task, config), runs in groups.items():
             stacks, _ = stacking(plan, task, self.stack)
             size = self.width(task, config.batch_size) if stacks else 1
@@ -184,9 +183,20 @@ class Runner:
         self.progress.started(job, first_epoch)
 
     def epochs(self, job: Job, records: Sequence[tuple[int, EpochRecord]]) -> None:
-        """Store each run's finished epoch as it ends."""
+        """Store the pass's finished epoch, every run's row in one write. ``ClaimLost``
+        when another runner has taken over any of them (this runner's lease lapsed): the
+        pass stops, and its runs still held are released to be claimed again."""
+        rows: dict[int, list[EpochRecord]] = {}
         for index, record in records:
-            self.store.add_epochs(job.run_ids[index], self.owner, [record])
+            rows.setdefault(job.run_ids[index], []).append(record)
+        lost = self.store.add_epochs_many(self.owner, rows)
+        if lost:
+            with self._lock:
+                mine = [i for i in job.run_ids if i in self._held and i not in lost]
+                self._held.difference_update(job.run_ids)
+            self.store.release(mine, self.owner, "another runner took over runs of its pass")
+            raise ClaimLost(f"runs {', '.join(map(str, lost))} were taken over by another runner")
+        for index, record in records:
             self.progress.epoch(job, index, record)
 
     def finished(self, job: Job, index: int, record: RunRecord) -> None:

@@ -7,16 +7,24 @@ JSON file kept in a repository (``to_json``/``read_json``)::
      "experiment": "quickstart", "created_at": "2025-01-01T12:00:00+00:00",
      "versions": {"optbench": "0.1.0", "python": "3.11.9", "torch": "2.14.1"},
      "entries": [{"task": "digits-mlp", "plan": "SGD(lr=0.05, ...) | ...",
-                  "name": "SGD | SGD | SGD", "config_hash": "5e1c...", "n": 10,
+                  "name": "SGD | SGD | SGD", "config_hash": "5e1c...",
+                  "config": "15 epochs, batch 32, cpu, 1 thread, trainer 2", "n": 10,
                   "mean": 0.9561, "std": 0.0071,
                   "samples": [{"seed": 0, "value": 0.9583,
-                               "finished_at": "2025-01-01T11:59:02.123456+00:00"}, ...]}]}
+                               "finished_at": "2025-01-01T11:59:02.123456+00:00"},
+                              {"seed": 7, "value": null, "status": "diverged",
+                               "finished_at": "..."}, ...]}]}
 
 ``plan`` is the stored identity (canonical text, every hyperparameter resolved); ``name`` is
-the plan as its plan file writes it (``--plan-file``), else its short label — what ``check
---plan-file`` matches on, so that a plan whose defaults changed is still the same plan.
-The samples keep every run's value so that a later check can test the difference, and its
-seed and finish time so that the check can leave the baseline's own runs out.
+the plan as its plan file writes it (``--plan-file``, or the label the experiment's links
+store), else its short label — what ``check --plan-file`` matches on, so that a plan whose
+defaults changed is still the same plan. Runs of different configurations are separate
+entries; ``config`` says which configuration in words (JSON only; the database keeps the
+hash). The samples keep every finished run's value so that a later check can test the
+difference, and its seed and finish time so that the check can leave the baseline's own
+runs out; a run that diverged or failed is a sample with ``status`` and no value (``n``,
+``mean`` and ``std`` are over the finished ones), so that the check knows how often the
+plan diverged before.
 """
 
 from __future__ import annotations
@@ -31,12 +39,14 @@ from typing import Any
 import pandas as pd
 
 from optbench.errors import BadInput
-from optbench.report.labels import short_label
+from optbench.report import configs
+from optbench.report.labels import group_label
 from optbench.report.metrics import METRICS, Metric, get_metric, run_values
 
 FORMAT_VERSION = 1
 KEYS = ("name", "metric", "experiment", "created_at", "versions", "entries")
 ENTRY_KEYS = ("task", "plan", "name", "config_hash", "n", "mean", "std", "samples")
+BROKEN = ("diverged", "failed")  # statuses a baseline keeps as samples without a value
 
 
 def stamp(when: datetime | str | None) -> str | None:
@@ -60,35 +70,40 @@ def snapshot(
     names: Mapping[tuple[str, str], str] | None = None,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """A baseline of stored run rows (done runs): one entry per (task, plan, config_hash)
-    with every run's metric value. ``names`` maps (task, stored plan) to the plan's written
-    name; plans not in it are named by their short label. Runs without a value are left out.
-    """
+    """A baseline of stored run rows: one entry per (task, plan, config_hash) with every
+    done run's value and every diverged or failed run as a sample without one (runs not
+    finished are left out). ``names`` maps (task, stored plan) to the plan's written name;
+    plans not in it are named by the label their runs' links agree on, else their short
+    label. Done runs without a value are left out."""
     metric = metric if isinstance(metric, Metric) else get_metric(metric)
-    if not rows:
-        raise BadInput("no finished runs to take a baseline of: train some with 'optbench run'")
     frame = pd.DataFrame(list(rows))
-    frame["value"] = run_values(metric, frame, epochs)
-    frame = frame[frame["value"].notna()]
+    if not frame.empty:
+        if "status" not in frame:
+            frame["status"] = "done"
+        done = frame["status"] == "done"
+        frame["value"] = run_values(metric, frame, epochs).where(done)
+        frame = frame[(done & frame["value"].notna()) | frame["status"].isin(BROKEN)]
+    if frame.empty:
+        raise BadInput("no finished runs to take a baseline of: train some with 'optbench run'")
+    if "label" not in frame:
+        frame["label"] = None
     entries = []
     for (task, plan, config), runs in frame.groupby(["task", "plan", "config_hash"], sort=True):
         runs = runs.sort_values("seed")
-        values = runs["value"].astype(float)
+        finished = runs[runs["status"] == "done"]
+        values = finished["value"].astype(float)
+        written = (names or {}).get((task, plan))
         entries.append(
             {
                 "task": str(task),
                 "plan": str(plan),
-                "name": (names or {}).get((task, plan)) or short_label(str(plan)),
+                "name": written or group_label(str(plan), runs["label"]),
                 "config_hash": str(config),
+                "config": configs.describe(runs.iloc[0].to_dict()),
                 "n": len(values),
-                "mean": _float(values.mean()),
+                "mean": _float(values.mean()) if len(values) else None,
                 "std": _float(values.std()) if len(values) > 1 else None,
-                "samples": [
-                    {"seed": int(seed), "value": float(value), "finished_at": stamp(finished)}
-                    for seed, value, finished in zip(
-                        runs["seed"], values, runs["finished_at"], strict=True
-                    )
-                ],
+                "samples": [_sample(run) for run in runs.itertuples()],
             }
         )
     entries.sort(key=lambda e: (e["task"], e["name"], e["config_hash"]))
@@ -97,9 +112,29 @@ def snapshot(
         "metric": metric.name,
         "experiment": experiment,
         "created_at": created_at or datetime.now(UTC),
-        "versions": versions_of(rows),
+        "versions": versions_of(frame.to_dict("records")),
         "entries": entries,
     }
+
+
+def _sample(run: Any) -> dict[str, Any]:
+    sample = {"seed": int(run.seed), "value": _float(run.value),
+              "finished_at": stamp(run.finished_at)}  # fmt: skip
+    if run.status != "done":
+        sample["status"] = str(run.status)
+    return sample
+
+
+def samples_by_status(entry: Mapping[str, Any]) -> tuple[list[float], dict[str, int]]:
+    """A baseline entry's finished values, and its count of samples per other status."""
+    values, broken = [], {}
+    for sample in entry["samples"]:
+        status = sample.get("status", "done")
+        if status == "done":
+            values.append(float(sample["value"]))
+        else:
+            broken[status] = broken.get(status, 0) + 1
+    return values, broken
 
 
 def versions_of(rows: Sequence[dict]) -> dict[str, str]:
@@ -163,8 +198,19 @@ def validate(document: Any, source: str) -> dict[str, Any]:
         if missing:
             raise fail(f"entry {i} lacks {', '.join(missing)}")
         samples = entry["samples"]
-        if not isinstance(samples, list) or not all(
-            isinstance(s, dict) and isinstance(s.get("value"), int | float) for s in samples
-        ):
-            raise fail(f"entry {i}: 'samples' must be a list of {{seed, value, finished_at}}")
+        if not isinstance(samples, list) or not all(_sample_ok(s) for s in samples):
+            raise fail(
+                f"entry {i}: 'samples' must be a list of {{seed, value, finished_at}} (a "
+                "diverged or failed run: 'status' and no value)"
+            )
     return {k: document.get(k) for k in KEYS} | {"versions": document.get("versions") or {}}
+
+
+def _sample_ok(sample: Any) -> bool:
+    if not isinstance(sample, dict):
+        return False
+    status = sample.get("status", "done")
+    if status == "done":
+        value = sample.get("value")
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return status in BROKEN and sample.get("value") is None

@@ -1,8 +1,13 @@
-"""``optbench methods`` and ``optbench tasks``: the catalogues as tables."""
+"""``optbench methods`` and ``optbench tasks``: the catalogues as tables.
+
+The tasks table says whether each task's data was found; how to get each missing dataset
+(``optbench data fetch NAME`` where it can download it, and where to put the files)
+follows the table as lines that wrap, never squeezed into a cell.
+"""
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -26,14 +31,24 @@ def methods_table() -> Table:
     return table
 
 
-def tasks_table(data_dir: str | None = None) -> Table:
+def tasks_table(data_dir: str | None = None) -> Group:
+    """The task catalogue with whether each one's data was found, then how to get each
+    missing dataset."""
     table = Table(title="tasks (dataset-model)")
     for col in ("task", "description", "paper", "data"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("task", "data"))
     found = {name: d.available(data_dir) for name, d in DATASETS.items()}
     for task in TASKS.values():
-        data = DATASETS[task.dataset]
-        hint = escape(data.hint)
-        status = "[green]found[/]" if found[task.dataset] else f"[yellow]missing[/]: {hint}"
+        status = (
+            Text("found", style="green")
+            if found[task.dataset]
+            else Text(f"missing: {task.dataset}", style="yellow")
+        )
         table.add_row(Text(task.name), Text(task.description), Text(task.paper), status)
-    return table
+    missing = [name for name in DATASETS if not found[name]]
+    lines: list[Text] = []
+    if missing:
+        lines.append(Text("\nmissing data, and how to get it:", style="bold"))
+    for name in missing:  # each hint names 'optbench data fetch' where a download exists
+        lines.append(Text(f"- {name}: {DATASETS[name].hint}"))
+    return Group(table, *lines)

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from optbench.plan.parser import parse_plan
 from optbench.plan.timeline import Row, schedule_rows
-from optbench.report.labels import strip_defaults
+from optbench.report.labels import parsed, strip_defaults, text_schedule
 from optbench.report.metrics import Metric
+from optbench.report.stats import COUNTED
 
 TIME_DECIMALS = 3  # ms/batch and s/epoch
 LOSS_DECIMALS = 4
@@ -32,6 +32,7 @@ class Header:
     mean: str = ""
     ci: str = "95% CI"
     n: str = "n"
+    seeds: str = "seeds"
     extreme: str = ""
     val_loss: str = "val loss"
     ms_per_batch: str = "ms/batch"
@@ -46,7 +47,8 @@ def header(metric: Metric) -> Header:
 def caption(metric: Metric, alpha: float) -> str:
     return (
         f"tied = not different from the best (Welch's t-test, Holm-corrected, α = {alpha:g}); "
-        f"a rank boundary is a significant difference; n<2 is not ranked; "
+        f"a rank boundary is a significant difference; not ranked: n<2, and a plan with a "
+        f"diverged seed (statistics over its finished seeds); "
         f"{metric.extreme} = the best seed [ANN]"
     )
 
@@ -75,6 +77,7 @@ def numbers(row: Any, metric: Metric) -> dict[str, Any]:
         "ci_low": _round(row.ci_low, d) if tested else None,
         "ci_high": _round(row.ci_high, d) if tested else None,
         "n": int(row.n),
+        "seeds": {status: int(getattr(row, status)) for status in COUNTED},
         "extreme": _round(row.extreme, d),
         "val_loss": _round(row.val_loss, LOSS_DECIMALS),
         "ms_per_batch": _round(row.ms_per_batch, TIME_DECIMALS),
@@ -86,6 +89,11 @@ def numbers(row: Any, metric: Metric) -> dict[str, Any]:
 
 def _fixed(x: float | None, decimals: int) -> str:
     return "–" if x is None else f"{x:.{decimals}f}"
+
+
+def seeds_text(seeds: dict[str, int]) -> str:
+    """How a plan's seeds ended: ``3 done, 1 diverged`` (statuses with no seed left out)."""
+    return ", ".join(f"{seeds[s]} {s}" for s in COUNTED if seeds.get(s)) or "none"
 
 
 def texts(num: dict[str, Any], metric: Metric) -> dict[str, str]:
@@ -107,6 +115,7 @@ def texts(num: dict[str, Any], metric: Metric) -> dict[str, str]:
         "mean": mean,
         "ci": ci,
         "n": str(num["n"]),
+        "seeds": seeds_text(num["seeds"]),
         "extreme": _fixed(num["extreme"], d),
         "val_loss": _fixed(num["val_loss"], LOSS_DECIMALS),
         "ms_per_batch": _fixed(num["ms_per_batch"], TIME_DECIMALS),
@@ -122,14 +131,22 @@ def highlighted(row: Any) -> bool:
 
 @lru_cache(maxsize=4096)
 def schedule(stored: str) -> tuple[Row, ...]:
-    """The Y/N schedule table [MS Table 3] of a stored plan, defaults not spelled out."""
-    return tuple(schedule_rows(strip_defaults(parse_plan(stored))))
+    """The Y/N schedule table [MS Table 3] of a stored plan, defaults not spelled out; for
+    a plan this optbench no longer parses, read from its text (``text_schedule``)."""
+    plan = parsed(stored)
+    if plan is None:
+        return text_schedule(stored)
+    return tuple(schedule_rows(strip_defaults(plan)))
 
 
 @lru_cache(maxsize=4096)
 def ends_early(stored: str) -> bool:
-    """Whether a stage of the plan may end early (an end condition such as plateau)."""
-    return any(stage.until is not None for stage in parse_plan(stored).stages)
+    """Whether a stage of the plan may end early (an end condition such as plateau); for a
+    plan this optbench no longer parses, whether any stage has a written end or length."""
+    plan = parsed(stored)
+    if plan is None:
+        return ":" in stored
+    return any(stage.until is not None for stage in plan.stages)
 
 
 def stage_note(row: Any) -> str | None:

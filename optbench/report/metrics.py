@@ -95,10 +95,9 @@ def run_values(
         return 100.0 * (1.0 - pd.to_numeric(runs["accuracy"], errors="coerce").astype(float))
     if epochs is None:
         raise ValueError(f"metric {metric.name!r} needs the runs' epoch rows")
-    per_run = epoch_values(
-        metric, pd.DataFrame(epochs) if not isinstance(epochs, pd.DataFrame) else epochs
-    )
-    return runs["id"].map(per_run).astype(float)
+    if not isinstance(epochs, pd.DataFrame):  # plain rows: read only the columns needed
+        epochs = pd.DataFrame({c: [e[c] for e in epochs] for c in EPOCH_COLUMNS})
+    return runs["id"].map(epoch_values(metric, epochs)).astype(float)
 
 
 def epoch_values(metric: Metric, epochs: pd.DataFrame) -> pd.Series:

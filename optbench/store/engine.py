@@ -1,39 +1,69 @@
-"""Opening the results database: URL, SQLite settings, the schema check and migrations.
+"""Opening the results database: URL, connection settings, errors, the schema check, migrations.
 
 ``open_store`` is the only way the rest of optbench gets a ``Store``: it refuses a database
 at an older schema revision (``SchemaOutdated``, naming ``optbench db upgrade``) and creates
 the schema in an empty one. ``upgrade`` and ``current`` back ``optbench db upgrade`` and
 ``optbench db current``. The Alembic configuration is built here; users need no alembic.ini.
+
+Two backends are supported: SQLite (a file, or ``sqlite://`` in memory) and PostgreSQL
+(``postgresql+psycopg://user:password@host/db``; ``postgresql://`` means the same driver,
+psycopg 3). Every database error that a user can meet (a file that is not SQLite, an
+unreachable server, a read-only or full disk, a lock held too long, a lost connection)
+becomes one ``OptbenchError`` naming the database, never its password: see ``_translate``.
+
+SQLite files are opened read-only when the file or its folder may not be written (a shared
+folder, read-only media): reading works, a write raises ``DatabaseReadOnly``. A database in
+WAL mode on read-only media cannot build its shared-memory index; it is then opened
+``immutable`` (no locks, no index), which is safe because no process can write it there.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import os
+import re
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from optbench.errors import BadInput, DatabaseMissing, SchemaOutdated, SchemaTooNew
+from optbench.errors import (
+    BadInput,
+    DatabaseBusy,
+    DatabaseFull,
+    DatabaseMissing,
+    DatabaseReadOnly,
+    DatabaseUnreachable,
+    OptbenchError,
+    SchemaOutdated,
+    SchemaTooNew,
+    StoreError,
+)
 from optbench.store.models import Base
-from optbench.store.repository import WRITE_OPTION, Store
+from optbench.store.repository import WRITE_OPTION, Store, WriteConflict
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 # The newest migration in migrations/versions (a test pins it to the scripts' head). Kept
 # as a constant so that opening an up-to-date database never imports Alembic.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 ENV_VAR = "OPTBENCH_DB"
 DEFAULT_URL = "sqlite:///optbench.db"
-BUSY_TIMEOUT_MS = 30_000  # a second writer waits this long for the lock instead of failing
+BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for a lock (SQLite and PostgreSQL)
+CONNECT_TIMEOUT_S = 10  # PostgreSQL, unless the URL sets connect_timeout
 OPTBENCH_TABLES = frozenset({"experiments", "runs", "experiment_runs", "epochs"})
+BACKENDS = ("sqlite", "postgresql")
+
+# SQLite's primary result codes (https://www.sqlite.org/rescode.html).
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -47,15 +77,20 @@ def resolve_url(url: str | None = None) -> str:
     return url
 
 
-def open_store(url: str | None = None, *, create: bool = True) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, read_only: bool = False) -> Store:
     """Open the results database at ``url`` (see ``resolve_url``) as a ``Store``.
 
     A database without optbench tables is migrated to head when ``create`` is true and
     refused with ``DatabaseMissing`` otherwise (a missing SQLite file is then not created).
-    A database at an older revision, or with optbench tables but no revision, raises
-    ``SchemaOutdated``; one at a revision this optbench does not know raises ``SchemaTooNew``.
+    ``read_only`` opens it for reading only (nothing is created or written, not even
+    SQLite's journal files; writes raise ``DatabaseReadOnly``): what ``--dry-run`` and the
+    reports need. A database at an older revision, or with optbench tables but no revision,
+    raises ``SchemaOutdated``; one at a revision this optbench does not know raises
+    ``SchemaTooNew``. Bad URLs, files that are not SQLite and unreachable servers raise
+    ``BadInput`` or a ``StoreError`` (see the module's docstring).
     """
-    engine = make_engine(resolve_url(url), must_exist=not create)
+    create = create and not read_only
+    engine = make_engine(resolve_url(url), must_exist=not create, read_only=read_only)
     try:
         current, head = _revisions(engine)
         if current is None and not _has_optbench_tables(engine):
@@ -71,7 +106,8 @@ def open_store(url: str | None = None, *, create: bool = True) -> Store:
 
 
 def upgrade(url: str | None = None) -> tuple[str | None, str]:
-    """Migrate the database to the head revision; returns (revision before, head).
+    """Migrate the database to the head revision in one transaction; returns (revision
+    before, head). A failure (a full disk, a lost connection) leaves it as it was.
 
     Creates the schema in an empty database. A database with optbench tables but no
     revision is stamped at head when it matches the models, refused otherwise.
@@ -93,12 +129,20 @@ def upgrade(url: str | None = None) -> tuple[str | None, str]:
 
 
 def current(url: str | None = None) -> tuple[str | None, str]:
-    """(the database's revision or None when it has none, this optbench's head revision)."""
-    engine = make_engine(resolve_url(url), must_exist=True)
+    """(the database's revision or None when it has none, this optbench's head revision).
+
+    Reads only: a missing SQLite file raises ``DatabaseMissing`` and is not created.
+    """
+    engine = make_engine(resolve_url(url), must_exist=True, read_only=True)
     try:
         return _revisions(engine)
     finally:
         engine.dispose()
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether this optbench's migrations know ``revision`` (False: a newer optbench's)."""
+    return revision == HEAD_REVISION or revision in _known_revisions()
 
 
 def migrations_dir() -> Path:
@@ -135,37 +179,146 @@ def script_head() -> str | None:
     return ScriptDirectory(str(migrations_dir())).get_current_head()
 
 
-def make_engine(url: str, *, must_exist: bool = False) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL (files), a busy timeout, and
-    ``BEGIN IMMEDIATE`` for write transactions. In-memory SQLite shares one connection."""
+def make_engine(url: str, *, must_exist: bool = False, read_only: bool = False) -> Engine:
+    """An engine for ``url`` that turns database errors into ``OptbenchError``s.
+
+    SQLite gets foreign keys, WAL (files), a busy timeout, and ``BEGIN IMMEDIATE`` for write
+    transactions; an existing file that may not be written is opened read-only, as is any
+    file when ``read_only``. PostgreSQL gets a connect timeout and a lock timeout, and
+    read-only transactions when ``read_only``. In-memory SQLite shares one connection.
+    ``must_exist``: a missing SQLite file raises ``DatabaseMissing`` instead of being made.
+    """
     sa_url = _parse(url)
-    if sa_url.get_backend_name() != "sqlite":
-        try:
-            return create_engine(sa_url, pool_pre_ping=True)
-        except (ArgumentError, NoSuchModuleError, ImportError) as e:
-            raise BadInput(f"cannot open database {_shown(sa_url)}: {e}") from e
-    memory = _sqlite_in_memory(sa_url)
-    if must_exist and not memory and not Path(sa_url.database or "").is_file():
-        raise DatabaseMissing(f"no results database at {sa_url.database}")
-    if memory:
-        engine = create_engine(
-            sa_url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
+    backend = sa_url.get_backend_name()
+    if backend == "postgresql":
+        engine = _postgresql_engine(sa_url, read_only=read_only)
     else:
-        engine = create_engine(sa_url)
-    _configure_sqlite(engine, wal=not memory)
+        engine = _sqlite_engine(sa_url, must_exist=must_exist, read_only=read_only)
+    shown = _shown(sa_url)
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        if context.is_pre_ping:
+            return  # the pool reconnects; nothing to report
+        error = _translate(context.original_exception, shown, context.is_disconnect)
+        if error is not None:
+            raise error from context.sqlalchemy_exception
+
     return engine
 
 
 def _parse(url: str) -> URL:
     try:
-        return make_url(url)
-    except ArgumentError as e:
-        raise BadInput(f"invalid database URL {url!r}: {e}") from e
+        sa_url = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        reason = "the port is not a number" if "int()" in str(e) else "it does not parse"
+        raise BadInput(f"invalid database URL {_mask(url)}: {reason}") from None
+    backend = sa_url.get_backend_name()
+    if backend not in BACKENDS:
+        raise BadInput(
+            f"unsupported database {_shown(sa_url)}: optbench stores results in SQLite "
+            "(a file path or sqlite:///FILE) or PostgreSQL (postgresql+psycopg://USER@HOST/DB)"
+        )
+    if backend == "postgresql" and "+" not in sa_url.drivername:
+        sa_url = sa_url.set(drivername="postgresql+psycopg")  # the driver optbench installs
+    if backend == "sqlite" and (sa_url.username or sa_url.password or sa_url.host):
+        raise BadInput(
+            f"invalid SQLite URL {_shown(sa_url)}: a SQLite database is a file, with no user, "
+            "password or host; write sqlite:///PATH (three slashes, or four for /abs/path)"
+        )
+    return sa_url
+
+
+def _mask(url: str) -> str:
+    """``url`` with the password replaced by ``***`` (for URLs SQLAlchemy cannot parse)."""
+    return re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", url)
 
 
 def _shown(url: URL) -> str:
     return url.render_as_string(hide_password=True)
+
+
+def _postgresql_engine(url: URL, *, read_only: bool) -> Engine:
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    try:
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    except (ArgumentError, NoSuchModuleError, ImportError) as e:
+        hint = " (pip install 'optbench[postgresql]')" if isinstance(e, ImportError) else ""
+        raise BadInput(f"cannot open database {_shown(url)}: {e}{hint}") from None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        settings = [f"SET lock_timeout = {BUSY_TIMEOUT_MS}"]
+        if read_only:
+            settings.append("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cursor = dbapi_connection.cursor()
+        for sql in settings:
+            cursor.execute(sql)
+        cursor.close()
+        dbapi_connection.commit()
+
+    return engine
+
+
+def _sqlite_engine(url: URL, *, must_exist: bool, read_only: bool) -> Engine:
+    memory = _sqlite_in_memory(url)
+    uri = str(url.query.get("uri", "")).lower() in ("true", "1")
+    if memory:
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        _configure_sqlite(engine, wal=False)
+        return engine
+    if uri:  # sqlite:///file:PATH?mode=ro&uri=true: the user's own SQLite URI
+        given = f"{url.database}?{'&'.join(f'{k}={v}' for k, v in url.query.items())}"
+        engine = create_engine(url)
+        _configure_sqlite(engine, wal="mode=ro" not in given and "immutable=1" not in given)
+        return engine
+    path = Path(url.database or "")
+    if path.is_dir():
+        raise BadInput(f"{path} is a folder, not a SQLite database file")
+    if not path.exists():
+        if must_exist:
+            raise DatabaseMissing(f"no results database at {path}")
+        if not path.parent.resolve().is_dir():
+            raise BadInput(f"cannot create the results database {path}: no folder {path.parent}")
+    elif not _writable(path):
+        engine = create_engine(url, creator=lambda: _connect_read_only(path))
+        _configure_sqlite(engine, wal=False)
+        return engine
+    engine = create_engine(url)
+    # Read-only on a writable file: a read-write connection that refuses writes, so that
+    # closing it removes the -wal and -shm files reading a WAL database makes.
+    _configure_sqlite(engine, wal=not read_only, query_only=read_only)
+    return engine
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` and create its journal files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection to an existing SQLite file, even on read-only media.
+
+    ``mode=ro`` reads with the usual locking, so concurrent writers (with write access) stay
+    consistent; it needs the WAL index (``-shm``), which a WAL database on a folder no one
+    may write lacks. There, a database without a write-ahead log is opened ``immutable=1``;
+    one with a non-empty ``-wal`` beside it cannot be read without losing its last commits
+    and is refused.
+    """
+    uri = path.resolve().as_uri()
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError as e:
+        if e.sqlite_errorcode & 0xFF not in (_SQLITE_CANTOPEN, _SQLITE_READONLY):
+            raise
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
 
 
 def _sqlite_in_memory(url: URL) -> bool:
@@ -177,7 +330,7 @@ def _sqlite_in_memory(url: URL) -> bool:
     )
 
 
-def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
+def _configure_sqlite(engine: Engine, *, wal: bool, query_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
@@ -185,6 +338,11 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         if wal:
             dbapi_connection.execute("PRAGMA journal_mode = WAL")
+            # WAL's recommended setting: never corrupt, and a commit needs no fsync (a power
+            # loss may undo the last commits, which a crashed runner's claims are anyway).
+            dbapi_connection.execute("PRAGMA synchronous = NORMAL")
+        if query_only:
+            dbapi_connection.execute("PRAGMA query_only = ON")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -193,6 +351,85 @@ def _configure_sqlite(engine: Engine, *, wal: bool) -> None:
         # committed meanwhile; the busy timeout does not help it.
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _translate(error: BaseException, shown: str, disconnect: bool) -> OptbenchError | None:
+    """The ``OptbenchError`` for a database driver's ``error``, or None for errors that are
+    not the user's or the environment's (constraint violations, optbench's own bugs)."""
+    if isinstance(error, sqlite3.Error):
+        return _translate_sqlite(error, shown)
+    state = getattr(error, "sqlstate", None)
+    if state is None and not disconnect and type(error).__module__.startswith("psycopg"):
+        if type(error).__name__ != "OperationalError":
+            return None
+        first = _first_line(error)
+        if "does not exist" in first and "database" in first:
+            return DatabaseMissing(f"cannot open {shown}: {first}; create it first (createdb)")
+        return DatabaseUnreachable(f"cannot connect to the results database {shown}: {first}")
+    if disconnect or (state or "").startswith("08") or state in ("57P01", "57P02", "57P03"):
+        return DatabaseUnreachable(
+            f"lost the connection to the results database {shown}: {_first_line(error)}"
+        )
+    if state in ("40P01", "40001"):
+        return WriteConflict(f"a write to {shown} conflicted with another: {_first_line(error)}")
+    if state in ("55P03", "57014"):
+        return _busy(shown)
+    if state == "53100":
+        return _full(shown)
+    if state == "25006":
+        return _read_only(shown, "the database is in read-only mode")
+    if state == "42501":
+        return StoreError(f"the results database {shown} refused: {_first_line(error)}")
+    if state in ("28P01", "28000", "53300", "3D000"):
+        return DatabaseUnreachable(
+            f"cannot connect to the results database {shown}: {_first_line(error)}"
+        )
+    return None
+
+
+def _translate_sqlite(error: sqlite3.Error, shown: str) -> OptbenchError | None:
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    if code in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return _busy(shown)
+    if code == _SQLITE_READONLY:
+        return _read_only(shown, "the file, its folder or the medium is not writable")
+    if code == _SQLITE_FULL:
+        return _full(shown)
+    if code == _SQLITE_NOTADB:
+        return BadInput(f"{shown} is not a SQLite database (or it is damaged)")
+    if code == _SQLITE_CANTOPEN:
+        return BadInput(f"cannot open the SQLite database {shown}: {error}")
+    if code == _SQLITE_CORRUPT:
+        return StoreError(f"the results database {shown} is damaged: {error}")
+    if code == _SQLITE_IOERR:
+        return StoreError(f"cannot read or write the results database {shown}: {error}")
+    return None
+
+
+def _busy(shown: str) -> DatabaseBusy:
+    return DatabaseBusy(
+        f"the results database {shown} stayed locked by another writer for more than "
+        f"{BUSY_TIMEOUT_MS / 1000:g} s; nothing was written, try again"
+    )
+
+
+def _full(shown: str) -> DatabaseFull:
+    return DatabaseFull(
+        f"cannot write to the results database {shown}: the disk is full (or the database "
+        "reached its size limit); nothing of this change was kept"
+    )
+
+
+def _read_only(shown: str, why: str) -> DatabaseReadOnly:
+    return DatabaseReadOnly(
+        f"cannot write to the results database {shown}: it is read-only ({why}); "
+        "it can still be read"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _sqlite_foreign_keys(conn: Connection, *, on: bool) -> None:
@@ -208,7 +445,7 @@ def _revisions(engine: Engine) -> tuple[str | None, str]:
             rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
             return (rows[0] if len(rows) == 1 else None), head_revision()
     except OperationalError as e:
-        raise BadInput(f"cannot open database {_shown(engine.url)}: {e.orig}") from e
+        raise BadInput(f"cannot open database {_shown(engine.url)}: {e.orig}") from None
 
 
 def _has_optbench_tables(engine: Engine) -> bool:

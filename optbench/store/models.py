@@ -37,7 +37,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-RUN_STATUSES = ("running", "done", "failed", "diverged", "interrupted")
+RUN_STATUSES = ("pending", "running", "done", "failed", "diverged", "interrupted")
 
 
 def utcnow() -> datetime:
@@ -59,9 +59,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)  # PostgreSQL answers in the session's time zone
 
 
 class Base(DeclarativeBase):
@@ -76,31 +78,53 @@ class Experiment(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The paper's reported values from the plan file, a list of cells: {task, plan (canonical
+    # text), name (the plan as the file writes it), metric, stat, value, std?} plus the
+    # file's source and note. None: the plan file gives none. Added in 0004.
+    paper: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Run(Base):
-    """One (plan, task, seed, config_hash) training run; that 4-tuple is its identity."""
+    """One run: (plan, task, seed, configuration), identified by ``run_key``.
+
+    ``run_key`` is ``RunSpec.key``, a SHA-256 of plan, task, seed and config hash; its unique
+    constraint replaces one on the four columns, which PostgreSQL could not index for long
+    plans. The configuration is stored one column each (``epochs``, ``batch_size``,
+    ``device``, ``threads``, ``trainer_revision``) beside its ``config_hash``; rows stored
+    before 0004 have NULL there and are never pooled with rows that know them.
+
+    A run is planned ``pending``; a runner claims it (``running``, ``owner``, ``lease_until``,
+    ``attempts`` + 1) and finishes it (done, diverged, failed) or releases it (interrupted).
+    """
 
     __tablename__ = "runs"
     __table_args__ = (
-        UniqueConstraint("plan", "task", "seed", "config_hash"),
         CheckConstraint(
             "status IN (" + ", ".join(f"'{s}'" for s in RUN_STATUSES) + ")", name="status"
         ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_key: Mapped[str] = mapped_column(String(64), unique=True)  # RunSpec.key, added in 0004
     plan: Mapped[str] = mapped_column(Text)  # canonical text, resolved hyperparameters
     task: Mapped[str] = mapped_column(String(255), index=True)
     seed: Mapped[int] = mapped_column(Integer)
     config_hash: Mapped[str] = mapped_column(String(128))
+    epochs: Mapped[int | None] = mapped_column(Integer)  # the configuration, added in 0004
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    threads: Mapped[int | None] = mapped_column(Integer)
+    trainer_revision: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
-    device: Mapped[str] = mapped_column(String(255))
+    device: Mapped[str] = mapped_column(String(255))  # the configuration's device kind
+    seeds_per_pass: Mapped[int | None] = mapped_column(Integer)  # seeds trained together
+    owner: Mapped[str | None] = mapped_column(String(255))  # the runner that claimed it last
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the database's clock
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # claims
     versions: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     stage_starts: Mapped[list[int]] = mapped_column(JSON, default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)  # claimed
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     accuracy: Mapped[float | None] = mapped_column(Float)
     loss: Mapped[float | None] = mapped_column(Float)
@@ -123,6 +147,7 @@ class ExperimentRun(Base):
     run_id: Mapped[int] = mapped_column(
         ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    label: Mapped[str | None] = mapped_column(Text)  # the plan as this experiment writes it
 
 
 class Epoch(Base):
@@ -133,7 +158,9 @@ class Epoch(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based
     stage: Mapped[int] = mapped_column(Integer)  # 0-based
-    lr: Mapped[float | None] = mapped_column(Float)
+    lr: Mapped[float | None] = mapped_column(Float)  # mean over the epoch's optimizer steps
+    lr_min: Mapped[float | None] = mapped_column(Float)  # smallest and largest; added in 0004
+    lr_max: Mapped[float | None] = mapped_column(Float)
     train_loss: Mapped[float | None] = mapped_column(Float)
     train_acc: Mapped[float | None] = mapped_column(Float)
     val_loss: Mapped[float | None] = mapped_column(Float)

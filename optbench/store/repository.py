@@ -2,8 +2,32 @@
 
 Every write method is one transaction: it commits whole or leaves nothing. On SQLite a write
 transaction starts with ``BEGIN IMMEDIATE`` (see ``engine.make_engine``), so writers from
-several processes queue on the busy timeout instead of failing. Readers return plain dicts
-from a single SELECT, ready for a DataFrame.
+several processes queue on the busy timeout instead of failing; on PostgreSQL a write that
+deadlocks with another is retried. Readers return plain dicts from a single SELECT, ready
+for a DataFrame.
+
+Runs are planned, claimed, trained and finished (``RunSpec`` → ``plan_runs`` → ``claim`` →
+``add_epochs`` per epoch → ``finish_run``), by any number of runners on one database:
+
+- ``plan_runs`` inserts each specification not stored yet as ``pending`` (an insert that
+  loses a race to another runner's is skipped, not an error) and links all to the
+  experiment; ``lookup`` reads the same without writing (``--dry-run``).
+- ``claim`` is one ``UPDATE … WHERE claimable … RETURNING id``: the database decides who
+  trains a run, never a read followed by a write. Claimable: pending, interrupted, failed
+  (and diverged only when asked: a diverged run is a result), or running with an expired
+  lease (its runner died). A done run is never claimed.
+- The lease: a claim holds a run until ``lease_until``, on the database server's clock (so
+  runners on several machines agree whatever their own clocks say). ``LEASE_S`` = 120 s by
+  default; the runner renews it with ``heartbeat`` every ``HEARTBEAT_S`` = 30 s from a
+  background thread, so three missed heartbeats in a row (a database restart, a long lock
+  wait) still keep the claim, and a crashed runner's runs are claimable again at most two
+  minutes after it died. An expired lease is lost only when another runner claims the run;
+  until then its owner may go on writing and heartbeats renew it.
+- ``add_epochs``, ``truncate_epochs`` and ``finish_run`` check, in their transaction, that
+  the run is still running and owned by the caller, and raise ``ClaimLost`` otherwise
+  (``add_epochs_many``, for the seeds of a stacked pass, names the lost runs instead);
+  ``release`` hands running runs back as interrupted (Ctrl-C, a crash of the runner), with
+  their epochs kept for a resume.
 
 Non-finite floats: NaN is written as NULL (SQLite cannot hold NaN), so a diverged run's
 losses read back as None on every backend.
@@ -11,41 +35,67 @@ losses read back as None on every backend.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
-    Select,
+    Row,
+    String,
+    Table,
     and_,
     delete,
     func,
     insert,
+    null,
+    or_,
     select,
+    type_coerce,
     update,
 )
 from sqlalchemy.engine import Result
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
 
-from optbench.errors import BadInput
+from optbench.errors import BadInput, ClaimLost, DatabaseBusy
 from optbench.store.models import (
     Base,
     Baseline,
     BaselineEntry,
-    Epoch,
     Experiment,
     ExperimentRun,
     Run,
+    UTCDateTime,
     utcnow,
 )
 from optbench.train.record import EpochRecord, RunRecord, Status
 
+if TYPE_CHECKING:
+    from optbench.train.config import RunSpec
+
 WRITE_OPTION = "optbench_write"  # execution option: this transaction will write
+LEASE_S = 120.0  # how long a claim holds a run without a heartbeat (seconds)
+HEARTBEAT_S = 30.0  # how often a runner renews its leases (seconds): a quarter of LEASE_S
 _IN_CHUNK = 10_000  # ids per IN (...) list; SQLite allows 32,766 parameters
+_ROW_CHUNK = 500  # rows per INSERT: 500 x 14 columns stays far below either limit
+_NAME_LENGTH = 255  # experiments.name is a String(255)
+_WRITE_TRIES = 5  # a PostgreSQL write that deadlocked with another is tried this often
+_CLAIMABLE = (Status.PENDING, Status.INTERRUPTED, Status.FAILED)
+_FINISHED = (Status.DONE, Status.DIVERGED, Status.FAILED, Status.INTERRUPTED)
+_FINAL_COLUMNS = ("accuracy", "loss", "f1", "precision", "recall", "ms_per_batch", "s_per_epoch")
 
 _runs = Base.metadata.tables["runs"]
 _epochs = Base.metadata.tables["epochs"]
@@ -56,14 +106,49 @@ _baseline_entries = Base.metadata.tables["baseline_entries"]
 _BASELINE_KEYS = ("name", "metric", "experiment", "created_at", "versions")
 _ENTRY_KEYS = ("task", "plan", "name", "config_hash", "n", "mean", "std", "samples")
 
+T = TypeVar("T")
+
+
+class WriteConflict(DatabaseBusy):
+    """A PostgreSQL write transaction that deadlocked with another one (or failed its
+    serialization); the ``Store`` tries it again, and reports it when it keeps failing."""
+
+
+def run_key(plan: str, task: str, seed: int, config_hash: str) -> str:
+    """A run's identity as stored in ``runs.run_key``: ``RunSpec.key`` from its parts (a
+    SHA-256 hex digest of plan, task, seed and config hash; 64 characters)."""
+    blob = json.dumps([plan, task, seed, config_hash])
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def new_owner() -> str:
+    """A name for one runner that no other runner shares: ``host:pid:random``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """A stored run as ``plan_runs`` and ``lookup`` return it."""
+
+    id: int
+    key: str  # RunSpec.key
+    status: Status
+    attempts: int  # how often it was claimed
+
 
 class Store:
     """The results database of one engine. Make it with ``open_store``; ``close`` it."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._writer = sessionmaker(
-            engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
+        self._writer = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._postgresql = engine.dialect.name == "postgresql"
+        # An in-memory SQLite database is one connection shared by every thread (a runner's
+        # heartbeat beside its training loop): they take turns with it, so that no thread
+        # sees another's transaction. A pool of connections needs no turns.
+        self._turns: AbstractContextManager[Any] = (
+            threading.RLock() if isinstance(engine.pool, StaticPool) else nullcontext()
         )
 
     def __enter__(self) -> Store:
@@ -77,23 +162,409 @@ class Store:
         self.engine.dispose()
 
     @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self._turns, self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self._writer.begin() as session:
+        with self._turns, self._writer.begin() as session:
             yield session
 
-    # -- runs -----------------------------------------------------------------------------
+    def _transaction(self, body: Callable[[Connection], T]) -> T:
+        """``body(connection)`` in one write transaction, tried again after a deadlock."""
+        for attempt in range(1, _WRITE_TRIES + 1):
+            try:
+                with self._turns, self._write_engine.begin() as conn:
+                    return body(conn)
+            except WriteConflict:
+                if attempt == _WRITE_TRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _insert(self, table: Table):
+        """An INSERT with ``on_conflict_do_nothing``/``_do_update`` for this backend."""
+        if self._postgresql:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(table)
+
+    def _now(self, offset_s: float = 0.0) -> ColumnElement[Any]:
+        """The database server's time (UTC) plus ``offset_s`` seconds, as SQL.
+
+        SQLite: ``strftime`` in the text form SQLAlchemy stores (microseconds, so that text
+        comparisons order times); PostgreSQL: ``now()``, the transaction's start.
+        """
+        if self._postgresql:
+            expr = func.now() + timedelta(seconds=offset_s) if offset_s else func.now()
+        else:
+            stamp = func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{offset_s:+.3f} seconds")
+            expr = type_coerce(stamp, String()) + "000"
+        return type_coerce(expr, UTCDateTime())
+
+    # -- planning and claiming runs -------------------------------------------------------
+
+    def plan_runs(
+        self,
+        experiment: str,
+        specs: Sequence[RunSpec],
+        labels: Sequence[str | None] | None = None,
+        paper: list[dict[str, Any]] | None = None,
+    ) -> list[PlannedRun]:
+        """Store every run of ``specs`` not stored yet as pending, link all to
+        ``experiment`` (created if needed), and return each spec's stored run, in order.
+
+        ``labels[i]`` is spec i's plan as the experiment's plan file writes it (kept on the
+        experiment's link; None keeps a stored label). ``paper``: the paper's reported
+        values (see ``Experiment.paper``); None leaves stored values as they are. One
+        transaction; safe when several runners plan the same runs at once (a run another
+        runner inserted first is found, not inserted twice). A spec listed twice is one run.
+        """
+        if labels is not None and len(labels) != len(specs):
+            raise ValueError(f"{len(labels)} labels for {len(specs)} specs")
+        rows: dict[str, dict[str, Any]] = {}
+        label_of: dict[str, str | None] = {}
+        keys = [spec.key for spec in specs]
+        for i, (spec, key) in enumerate(zip(specs, keys, strict=True)):
+            if key in rows:
+                continue
+            rows[key] = _pending_row(spec, key)
+            label_of[key] = labels[i] if labels is not None else None
+        ordered = sorted(rows)  # one insertion order for every runner: no deadlocks
+        cells = None if paper is None else _json_ready(paper)
+
+        def body(conn: Connection) -> dict[str, PlannedRun]:
+            experiment_id = self._experiment_id(conn, experiment)
+            if cells is not None:
+                conn.execute(
+                    update(_experiments)
+                    .where(_experiments.c.id == experiment_id)
+                    .values(paper=cells)
+                )
+            add = self._insert(_runs).on_conflict_do_nothing(index_elements=["run_key"])
+            for chunk in _chunks(ordered, _ROW_CHUNK):
+                conn.execute(add, [rows[key] for key in chunk])
+            found = self._planned(conn, ordered)
+            link = self._insert(_links)
+            link = link.on_conflict_do_update(
+                index_elements=["experiment_id", "run_id"],
+                set_={"label": func.coalesce(link.excluded.label, _links.c.label)},
+            )
+            links = sorted(
+                (found[key].id, label_of[key]) for key in ordered
+            )  # one locking order for every runner
+            for chunk in _chunks(links, _ROW_CHUNK):
+                conn.execute(
+                    link,
+                    [
+                        {"experiment_id": experiment_id, "run_id": run_id, "label": label}
+                        for run_id, label in chunk
+                    ],
+                )
+            return found
+
+        found = self._transaction(body)
+        return [found[key] for key in keys]
+
+    def lookup(self, specs: Sequence[RunSpec]) -> list[PlannedRun | None]:
+        """Each spec's stored run, or None where it is not stored; reads only (for
+        ``--dry-run``, which must not write)."""
+        keys = [spec.key for spec in specs]
+        with self._reading() as conn:
+            found = self._planned(conn, sorted(set(keys)))
+        return [found.get(key) for key in keys]
+
+    def claim(
+        self,
+        run_ids: Sequence[int],
+        owner: str,
+        lease_s: float = LEASE_S,
+        retry_diverged: bool = False,
+        limit: int | None = None,
+    ) -> list[int]:
+        """Claim the claimable runs of ``run_ids`` for ``owner``; return their ids, sorted.
+
+        Claimable: pending, interrupted, failed (diverged too when ``retry_diverged``), or
+        running with an expired lease. A claimed run becomes running with this ``owner``, a
+        lease of ``lease_s`` seconds on the database's clock, ``attempts`` + 1, a new
+        ``started_at``, and its final metrics and error cleared; its epoch rows stay (a
+        resumed run drops what follows its checkpoint with ``truncate_epochs``). At most
+        ``limit`` runs (lowest ids first) when given. Each run is claimed by one runner
+        however many claim at once: the check and the claim are one UPDATE statement.
+        """
+        if lease_s <= 0:
+            raise ValueError(f"lease_s must be positive, got {lease_s}")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        statuses = [s.value for s in _CLAIMABLE]
+        if retry_diverged:
+            statuses.append(Status.DIVERGED.value)
+        ids = sorted(set(run_ids))
+
+        def body(conn: Connection) -> list[int]:
+            now, until = self._now(), self._now(lease_s)
+            values: dict[str, Any] = {
+                "status": Status.RUNNING.value,
+                "owner": owner,
+                "lease_until": until,
+                "attempts": _runs.c.attempts + 1,
+                "started_at": now,
+                "finished_at": None,
+                "error": None,
+            } | dict.fromkeys(_FINAL_COLUMNS)
+            claimed: list[int] = []
+            for chunk in _chunks(ids, _IN_CHUNK):
+                target: ColumnElement[bool] = _runs.c.id.in_(chunk)
+                if limit is not None:
+                    if len(claimed) >= limit:
+                        break
+                    pick = _runs.alias("pick")
+                    picked = (
+                        select(pick.c.id)
+                        .where(pick.c.id.in_(chunk), _claimable(pick, statuses, now))
+                        .order_by(pick.c.id)
+                        .limit(limit - len(claimed))
+                    )
+                    if self._postgresql:  # runs other runners are claiming are passed over
+                        picked = picked.with_for_update(skip_locked=True)
+                    target = _runs.c.id.in_(picked.scalar_subquery())
+                statement = (
+                    update(_runs)
+                    .where(target, _claimable(_runs, statuses, now))
+                    .values(values)
+                    .returning(_runs.c.id)
+                )
+                claimed += conn.execute(statement).scalars().all()
+            return sorted(claimed)
+
+        return self._transaction(body)
+
+    def heartbeat(self, owner: str, run_ids: Sequence[int], lease_s: float = LEASE_S) -> list[int]:
+        """Renew ``owner``'s leases on ``run_ids`` to ``lease_s`` seconds from now; return
+        the ids still held (running and owned by ``owner``), sorted. A run missing from the
+        answer was lost: another runner claimed it after its lease ran out."""
+        if lease_s <= 0:
+            raise ValueError(f"lease_s must be positive, got {lease_s}")
+        ids = sorted(set(run_ids))
+
+        def body(conn: Connection) -> list[int]:
+            until = self._now(lease_s)
+            held: list[int] = []
+            for chunk in _chunks(ids, _IN_CHUNK):
+                statement = (
+                    update(_runs)
+                    .where(_runs.c.id.in_(chunk), *_held_by(owner))
+                    .values(lease_until=until)
+                    .returning(_runs.c.id)
+                )
+                held += conn.execute(statement).scalars().all()
+            return sorted(held)
+
+        return self._transaction(body)
+
+    def add_epochs(self, run_id: int, owner: str, records: Sequence[EpochRecord]) -> None:
+        """Store epoch rows of a run ``owner`` holds, as each epoch ends; rows stored before
+        for the same epoch numbers are replaced. Raises ``ClaimLost`` (nothing written) when
+        the run is not running under ``owner``; ``ValueError`` for an epoch given twice."""
+        rows = [_epoch_row(run_id, e) for e in records]
+        _check_epochs(run_id, rows)
+
+        def body(conn: Connection) -> None:
+            self._hold(conn, run_id, owner)
+            _put_epochs(conn, run_id, rows)
+
+        self._transaction(body)
+
+    def add_epochs_many(self, owner: str, epochs: Mapping[int, Sequence[EpochRecord]]) -> list[int]:
+        """``add_epochs`` for several runs in one transaction (the seeds of one stacked pass,
+        after each epoch): ``epochs`` maps run id to its new rows. Runs no longer held by
+        ``owner`` are left out, not an error; returns their ids, sorted (the runner stops
+        training them). ValueError for an epoch given twice for one run."""
+        rows = {run_id: [_epoch_row(run_id, e) for e in got] for run_id, got in epochs.items()}
+        for run_id, run_rows in rows.items():
+            _check_epochs(run_id, run_rows)
+        ids = sorted(rows)
+
+        def body(conn: Connection) -> list[int]:
+            held: set[int] = set()
+            for chunk in _chunks(ids, _IN_CHUNK):
+                held |= set(
+                    conn.execute(
+                        select(_runs.c.id)
+                        .where(_runs.c.id.in_(chunk), *_held_by(owner))
+                        .with_for_update()
+                    ).scalars()
+                )
+            for run_id in sorted(held):
+                _put_epochs(conn, run_id, rows[run_id], insert_rows=False)
+            kept = [row for run_id in sorted(held) for row in rows[run_id]]
+            for chunk in _chunks(kept, _ROW_CHUNK):
+                conn.execute(insert(_epochs), list(chunk))
+            return [run_id for run_id in ids if run_id not in held]
+
+        return self._transaction(body)
+
+    def running_owners(self, run_ids: Sequence[int]) -> list[str]:
+        """The owners of the running runs among ``run_ids``, sorted (for a runner to find
+        claims held by runner processes that no longer exist)."""
+        ids = sorted(set(run_ids))
+        owners: set[str] = set()
+        with self._reading() as conn:
+            for chunk in _chunks(ids, _IN_CHUNK):
+                owners |= set(
+                    conn.execute(
+                        select(_runs.c.owner).where(
+                            _runs.c.id.in_(chunk),
+                            _runs.c.status == Status.RUNNING.value,
+                            _runs.c.owner.is_not(None),
+                        )
+                    ).scalars()
+                )
+        return sorted(owners)
+
+    def expire(self, owner: str) -> int:
+        """End the leases of every run ``owner`` holds now, so that they are claimable at
+        once: for a runner known to be dead (its process is gone). Returns how many."""
+
+        def body(conn: Connection) -> int:
+            return conn.execute(
+                update(_runs).where(*_held_by(owner)).values(lease_until=self._now(-1.0))
+            ).rowcount
+
+        return self._transaction(body)
+
+    def truncate_epochs(self, run_id: int, owner: str, keep_through: int) -> int:
+        """Delete the epoch rows after epoch ``keep_through`` (1-based; 0 deletes all) of a
+        run ``owner`` holds: a run resumed from the checkpoint of that epoch retrains the
+        rest. Returns how many rows went. Raises ``ClaimLost`` like ``add_epochs``."""
+
+        def body(conn: Connection) -> int:
+            self._hold(conn, run_id, owner)
+            gone = conn.execute(
+                delete(_epochs).where(_epochs.c.run_id == run_id, _epochs.c.epoch > keep_through)
+            )
+            return gone.rowcount
+
+        return self._transaction(body)
+
+    def finish_run(
+        self, run_id: int, owner: str | RunRecord, record: RunRecord | None = None
+    ) -> None:
+        """Store the outcome of a run: ``finish_run(run_id, owner, record)``.
+
+        Status (done, diverged, failed or interrupted), final metrics, timings, versions,
+        stage starts, seeds per pass, extra, error and the finish time (the database's
+        clock), in one transaction; the lease ends and ``owner`` stays as the run's trainer.
+        Epoch rows in ``record.epochs`` are stored as by ``add_epochs`` (rows already stored
+        stay). Raises ``ClaimLost`` when the run is not running under ``owner``, and
+        ValueError when ``record`` is not this run's or not finished; nothing is written then.
+
+        ``finish_run(run_id, record)`` (no owner) is the form of the runner that plans and
+        claims with ``start_run``: it replaces all epoch rows and sets ``device`` from the
+        record; it goes once every runner claims.
+        """
+        if isinstance(owner, RunRecord):
+            self._finish_unclaimed(run_id, owner)
+            return
+        if record is None:
+            raise TypeError("finish_run(run_id, owner, record) needs the record")
+        _check_finished(record)
+        rows = [_epoch_row(run_id, e) for e in record.epochs]
+        _check_epochs(run_id, rows)
+        key = run_key(record.plan, record.task, record.seed, record.config_hash)
+
+        def body(conn: Connection) -> None:
+            held = self._hold(conn, run_id, owner)
+            if held.run_key != key:
+                raise ValueError(f"record is not for run {run_id} {_identity_of(conn, run_id)}")
+            conn.execute(
+                update(_runs)
+                .where(_runs.c.id == run_id)
+                .values(_outcome(record) | {"finished_at": self._now(), "lease_until": None})
+            )
+            _put_epochs(conn, run_id, rows)
+
+        self._transaction(body)
+
+    def release(self, run_ids: Sequence[int], owner: str, error: str | None = None) -> list[int]:
+        """Hand back ``owner``'s running runs among ``run_ids`` as interrupted (Ctrl-C, a
+        crash of the runner), with ``error`` and their epoch rows kept; a later ``claim``
+        retrains them. Returns the ids released, sorted; runs not held are left alone."""
+        ids = sorted(set(run_ids))
+
+        def body(conn: Connection) -> list[int]:
+            now = self._now()
+            released: list[int] = []
+            for chunk in _chunks(ids, _IN_CHUNK):
+                statement = (
+                    update(_runs)
+                    .where(_runs.c.id.in_(chunk), *_held_by(owner))
+                    .values(
+                        status=Status.INTERRUPTED.value,
+                        error=error,
+                        lease_until=None,
+                        finished_at=now,
+                    )
+                    .returning(_runs.c.id)
+                )
+                released += conn.execute(statement).scalars().all()
+            return sorted(released)
+
+        return self._transaction(body)
+
+    def _experiment_id(self, conn: Connection, name: str) -> int:
+        if not 0 < len(name) <= _NAME_LENGTH:
+            raise BadInput(f"an experiment name has 1 to {_NAME_LENGTH} characters: {name!r}")
+        add = self._insert(_experiments).values(name=name, created_at=utcnow())
+        conn.execute(add.on_conflict_do_nothing(index_elements=["name"]))
+        return conn.execute(
+            select(_experiments.c.id).where(_experiments.c.name == name)
+        ).scalar_one()
+
+    def _planned(self, conn: Connection, keys: Sequence[str]) -> dict[str, PlannedRun]:
+        columns = (_runs.c.id, _runs.c.run_key, _runs.c.status, _runs.c.attempts)
+        found: dict[str, PlannedRun] = {}
+        for chunk in _chunks(keys, _IN_CHUNK):
+            for row in conn.execute(select(*columns).where(_runs.c.run_key.in_(chunk))):
+                found[row.run_key] = PlannedRun(
+                    row.id, row.run_key, Status(row.status), row.attempts
+                )
+        return found
+
+    def _hold(self, conn: Connection, run_id: int, owner: str) -> Row[Any]:
+        """The run's row, locked for this transaction, when ``owner`` holds it; else
+        ``ClaimLost``."""
+        row = conn.execute(
+            select(_runs.c.status, _runs.c.owner, _runs.c.run_key)
+            .where(_runs.c.id == run_id)
+            .with_for_update()
+        ).first()
+        if row is None:
+            raise ClaimLost(f"run {run_id} is not stored (claimed by {owner})")
+        if row.status != Status.RUNNING.value:
+            raise ClaimLost(f"run {run_id} is {row.status}, no longer claimed by {owner}")
+        if row.owner != owner:
+            raise ClaimLost(
+                f"run {run_id} was claimed by {row.owner} after the lease of {owner} ran out"
+            )
+        return row
+
+    # -- the runner without claims (until every runner claims) ----------------------------
 
     def run_status(self, plan: str, task: str, seed: int, config_hash: str) -> Status | None:
         """The status of the run with this identity, or None when there is none."""
-        query = select(_runs.c.status).where(_identity(plan, task, seed, config_hash))
-        with self.engine.connect() as conn:
+        query = select(_runs.c.status).where(
+            _runs.c.run_key == run_key(plan, task, seed, config_hash)
+        )
+        with self._reading() as conn:
             status = conn.execute(query).scalar_one_or_none()
         return None if status is None else Status(status)
 
     def find_run(self, plan: str, task: str, seed: int, config_hash: str) -> int | None:
         """The id of the run with this identity, or None when there is none."""
-        query = select(_runs.c.id).where(_identity(plan, task, seed, config_hash))
-        with self.engine.connect() as conn:
+        query = select(_runs.c.id).where(_runs.c.run_key == run_key(plan, task, seed, config_hash))
+        with self._reading() as conn:
             return conn.execute(query).scalar_one_or_none()
 
     def start_run(
@@ -101,10 +572,11 @@ class Store:
     ) -> int:
         """Mark the run with this identity running, in ``experiment``; return its id.
 
-        A new identity gets a new row. A run that exists and is not done (running, failed,
-        diverged, interrupted) is reset: its epoch rows, final metrics, error and finish time
-        are deleted, so a redone run is never counted twice. A done run raises ValueError:
-        check ``run_status`` first, and ``link`` a done run to reuse it.
+        A new identity gets a new row. A run that exists and is not done (pending, running,
+        failed, diverged, interrupted) is reset: its epoch rows, final metrics, error and
+        finish time are deleted, so a redone run is never counted twice. A done run raises
+        ValueError: check ``run_status`` first, and ``link`` a done run to reuse it. No
+        owner, no lease: ``claim`` is the way for runners that share a database.
         """
         for attempt in (1, 2):
             try:
@@ -128,54 +600,60 @@ class Store:
         device: str,
     ) -> int:
         experiment_id = _experiment_id(session, experiment)
-        run = session.scalars(
-            select(Run).where(_identity(plan, task, seed, config_hash))
-        ).one_or_none()
+        key = run_key(plan, task, seed, config_hash)
+        run = session.scalars(select(Run).where(Run.run_key == key)).one_or_none()
         if run is None:
             run = Run(
+                run_key=key,
                 plan=plan,
                 task=task,
                 seed=seed,
                 config_hash=config_hash,
                 device=device,
                 status=Status.RUNNING.value,
+                attempts=1,
             )
             session.add(run)
             session.flush()
         elif run.status == Status.DONE.value:
             raise ValueError(f"run {run.id} ({task}, seed {seed}) is already done: {plan}")
         else:
-            session.execute(delete(Epoch).where(Epoch.run_id == run.id))
+            session.execute(delete(_epochs).where(_epochs.c.run_id == run.id))
             _reset(run, device)
         _link(session, experiment_id, run.id)
         return run.id
 
-    def finish_run(self, run_id: int, record: RunRecord) -> None:
-        """Write the outcome of run ``run_id`` in one transaction.
+    def _finish_unclaimed(self, run_id: int, record: RunRecord) -> None:
+        """``finish_run(run_id, record)``: the outcome and all epoch rows, replacing any."""
+        _check_finished(record)
+        rows = [_epoch_row(run_id, e) for e in record.epochs]
+        key = run_key(record.plan, record.task, record.seed, record.config_hash)
 
-        Status (from ``record.status``: done, diverged, failed or interrupted), final
-        metrics, timings, stage starts, versions, extra, error, device, finish time and all
-        epoch rows; epoch rows already stored for the run are replaced. The record must have
-        the run's identity. Bad epoch rows (e.g. a repeated epoch number) raise ValueError
-        and nothing of the call is kept.
-        """
-        if record.status is Status.RUNNING:
-            raise ValueError("finish_run needs a finished record, got status running")
-        with self._write() as session:
-            run = session.get(Run, run_id)
-            if run is None:
+        def body(conn: Connection) -> None:
+            stored = conn.execute(
+                select(_runs.c.run_key).where(_runs.c.id == run_id)
+            ).scalar_one_or_none()
+            if stored is None:
                 raise ValueError(f"no run with id {run_id}")
-            stored = (run.plan, run.task, run.seed, run.config_hash)
-            if stored != (record.plan, record.task, record.seed, record.config_hash):
-                raise ValueError(f"record is not for run {run_id} {stored}")
-            _apply(run, record)
-            session.flush()  # the run row first: a failure below must undo it as well
-            session.execute(delete(Epoch).where(Epoch.run_id == run_id))
-            if record.epochs:
+            if stored != key:
+                raise ValueError(f"record is not for run {run_id} {_identity_of(conn, run_id)}")
+            # the run row first: a failure below must undo it as well
+            conn.execute(
+                update(_runs)
+                .where(_runs.c.id == run_id)
+                .values(
+                    _outcome(record)
+                    | {"device": record.device, "finished_at": utcnow(), "lease_until": None}
+                )
+            )
+            conn.execute(delete(_epochs).where(_epochs.c.run_id == run_id))
+            if rows:
                 try:
-                    session.execute(insert(Epoch), [_epoch_row(run_id, e) for e in record.epochs])
+                    conn.execute(insert(_epochs), rows)
                 except IntegrityError as e:
                     raise ValueError(f"run {run_id}: epoch rows rejected: {e.orig}") from e
+
+        self._transaction(body)
 
     def mark_interrupted(self, run_id: int, error: str | None = None) -> None:
         """Mark a running run interrupted (it will be redone). A run that is not running
@@ -184,7 +662,12 @@ class Store:
             session.execute(
                 update(Run)
                 .where(Run.id == run_id, Run.status == Status.RUNNING.value)
-                .values(status=Status.INTERRUPTED.value, error=error, finished_at=utcnow())
+                .values(
+                    status=Status.INTERRUPTED.value,
+                    error=error,
+                    finished_at=utcnow(),
+                    lease_until=None,
+                )
             )
 
     def link(self, experiment: str, run_id: int) -> None:
@@ -198,8 +681,16 @@ class Store:
 
     def experiments(self) -> list[str]:
         """Experiment names, sorted."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return list(conn.scalars(select(_experiments.c.name).order_by(_experiments.c.name)))
+
+    def experiment_paper(self, name: str) -> list[dict[str, Any]] | None:
+        """The paper's reported values stored with experiment ``name`` (cells as the plan
+        file gives them, see ``Experiment.paper``), or None when there are none."""
+        with self._reading() as conn:
+            return conn.execute(
+                select(_experiments.c.paper).where(_experiments.c.name == name)
+            ).scalar_one_or_none()
 
     def run_rows(
         self,
@@ -207,19 +698,30 @@ class Store:
         task: str | None = None,
         status: Status | None = Status.DONE,
     ) -> list[dict[str, Any]]:
-        """One dict per run (every ``runs`` column; ``status`` as its string value), by id.
+        """One dict per run, by id: every ``runs`` column (``status`` as its string value)
+        and ``label``, the plan as ``experiment``'s plan file writes it (None when no
+        experiment is given or the link has none).
 
         Filters: runs linked to ``experiment``, of ``task``, with ``status`` (None: any).
-        One SELECT whatever the number of runs.
+        Rows stored before revision 0004 have None for the configuration columns ``epochs``,
+        ``batch_size``, ``threads`` and ``trainer_revision``. One SELECT whatever the number
+        of runs.
         """
-        query = select(_runs).order_by(_runs.c.id)
-        if experiment is not None:
-            query = query.where(_runs.c.id.in_(_run_ids_of(experiment)))
+        if experiment is None:
+            query = select(_runs, null().label("label"))
+        else:
+            query = (
+                select(_runs, _links.c.label)
+                .join(_links, _links.c.run_id == _runs.c.id)
+                .join(_experiments, _experiments.c.id == _links.c.experiment_id)
+                .where(_experiments.c.name == experiment)
+            )
+        query = query.order_by(_runs.c.id)
         if task is not None:
             query = query.where(_runs.c.task == task)
         if status is not None:
             query = query.where(_runs.c.status == status.value)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return _dicts(conn.execute(query))
 
     def epoch_rows(
@@ -251,7 +753,7 @@ class Store:
                 query.where(_epochs.c.run_id.in_(ids[i : i + _IN_CHUNK]))
                 for i in range(0, len(ids), _IN_CHUNK)
             ]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [row for chunk in chunks for row in _dicts(conn.execute(chunk))]
 
     # -- baselines ------------------------------------------------------------------------
@@ -293,7 +795,7 @@ class Store:
 
     def baseline(self, name: str) -> dict[str, Any] | None:
         """The baseline called ``name`` as saved (entries by task, then name), or None."""
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             found = conn.execute(select(_baselines).where(_baselines.c.name == name)).mappings()
             head = found.one_or_none()
             if head is None:
@@ -318,7 +820,7 @@ class Store:
             .scalar_subquery()
         )
         query = select(_baselines, count.label("entries")).order_by(_baselines.c.name)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [
                 {k: row[k] for k in (*_BASELINE_KEYS, "entries")}
                 for row in conn.execute(query).mappings()
@@ -331,16 +833,80 @@ def _dicts(result: Result[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result]
 
 
-def _identity(plan: str, task: str, seed: int, config_hash: str) -> ColumnElement[bool]:
-    return and_(
-        _runs.c.plan == plan,
-        _runs.c.task == task,
-        _runs.c.seed == seed,
-        _runs.c.config_hash == config_hash,
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _claimable(table: Any, statuses: list[str], now: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Runs a claim may take: in ``statuses``, or running on a lease that ran out (a running
+    run without a lease was started without a claim, by a runner that did not claim)."""
+    return or_(
+        table.c.status.in_(statuses),
+        and_(
+            table.c.status == Status.RUNNING.value,
+            or_(table.c.lease_until.is_(None), table.c.lease_until < now),
+        ),
     )
 
 
-def _run_ids_of(experiment: str) -> Select[tuple[int]]:
+def _held_by(owner: str) -> tuple[ColumnElement[bool], ...]:
+    return (_runs.c.owner == owner, _runs.c.status == Status.RUNNING.value)
+
+
+def _pending_row(spec: RunSpec, key: str) -> dict[str, Any]:
+    return {
+        "run_key": key,
+        "plan": spec.plan,
+        "task": spec.task,
+        "seed": spec.seed,
+        "config_hash": spec.config.hash,
+        **spec.config.columns(),  # epochs, batch_size, device, threads, trainer_revision
+        "status": Status.PENDING.value,
+        "attempts": 0,
+        "versions": {},
+        "stage_starts": [],
+        "extra": {},
+        "started_at": None,
+    }
+
+
+def _check_finished(record: RunRecord) -> None:
+    if record.status not in _FINISHED:
+        raise ValueError(f"finish_run needs a finished record, got status {record.status.value}")
+
+
+def _check_epochs(run_id: int, rows: list[dict[str, Any]]) -> None:
+    numbers = [row["epoch"] for row in rows]
+    if len(set(numbers)) != len(numbers):
+        raise ValueError(f"run {run_id}: epoch rows rejected: an epoch number repeats {numbers}")
+
+
+def _put_epochs(
+    conn: Connection, run_id: int, rows: list[dict[str, Any]], *, insert_rows: bool = True
+) -> None:
+    """Store ``rows``, replacing stored rows of the same epoch numbers (``insert_rows``
+    False: only delete those, the caller inserts)."""
+    if not rows:
+        return
+    numbers = [row["epoch"] for row in rows]
+    for chunk in _chunks(numbers, _IN_CHUNK):
+        conn.execute(delete(_epochs).where(_epochs.c.run_id == run_id, _epochs.c.epoch.in_(chunk)))
+    if insert_rows:
+        for chunk in _chunks(rows, _ROW_CHUNK):
+            conn.execute(insert(_epochs), list(chunk))
+
+
+def _identity_of(conn: Connection, run_id: int) -> tuple[Any, ...]:
+    row = conn.execute(
+        select(_runs.c.plan, _runs.c.task, _runs.c.seed, _runs.c.config_hash).where(
+            _runs.c.id == run_id
+        )
+    ).first()
+    return tuple(row) if row is not None else ()
+
+
+def _run_ids_of(experiment: str):
     return (
         select(_links.c.run_id)
         .join(_experiments, _experiments.c.id == _links.c.experiment_id)
@@ -367,6 +933,9 @@ def _link(session: Session, experiment_id: int, run_id: int) -> None:
 def _reset(run: Run, device: str) -> None:
     run.status = Status.RUNNING.value
     run.device = device
+    run.owner = None
+    run.lease_until = None
+    run.attempts = (run.attempts or 0) + 1
     run.started_at = utcnow()
     run.finished_at = None
     run.error = None
@@ -375,22 +944,24 @@ def _reset(run: Run, device: str) -> None:
     run.ms_per_batch = run.s_per_epoch = None
 
 
-def _apply(run: Run, record: RunRecord) -> None:
+def _outcome(record: RunRecord) -> dict[str, Any]:
+    """The ``runs`` columns a finished record sets (not the identity, not the device)."""
     final = record.final
-    run.status = record.status.value
-    run.device = record.device
-    run.versions = dict(record.versions)
-    run.stage_starts = [int(s) for s in record.stage_starts]
-    run.extra = {k: _plain(v) for k, v in record.extra.items()}
-    run.error = record.error
-    run.finished_at = utcnow()
-    run.accuracy = _num(final.accuracy) if final else None
-    run.loss = _num(final.loss) if final else None
-    run.f1 = _num(final.f1) if final else None
-    run.precision = _num(final.precision) if final else None
-    run.recall = _num(final.recall) if final else None
-    run.ms_per_batch = _num(record.ms_per_batch)
-    run.s_per_epoch = _num(record.s_per_epoch)
+    return {
+        "status": record.status.value,
+        "versions": dict(record.versions),
+        "stage_starts": [int(s) for s in record.stage_starts],
+        "extra": {k: _plain(v) for k, v in record.extra.items()},
+        "error": record.error,
+        "seeds_per_pass": int(record.seeds_per_pass),
+        "accuracy": _num(final.accuracy) if final else None,
+        "loss": _num(final.loss) if final else None,
+        "f1": _num(final.f1) if final else None,
+        "precision": _num(final.precision) if final else None,
+        "recall": _num(final.recall) if final else None,
+        "ms_per_batch": _num(record.ms_per_batch),
+        "s_per_epoch": _num(record.s_per_epoch),
+    }
 
 
 def _epoch_row(run_id: int, e: EpochRecord) -> dict[str, Any]:
@@ -405,7 +976,23 @@ def _epoch_row(run_id: int, e: EpochRecord) -> dict[str, Any]:
         "val_acc": _num(e.val_acc),
         "ms_per_batch": _num(e.ms_per_batch),
         "s_per_epoch": _num(e.s_per_epoch),
+        "lr_min": _num(e.lr_min),
+        "lr_max": _num(e.lr_max),
     }
+
+
+def _json_ready(value: Any) -> Any:
+    """A copy of ``value`` that strict JSON can hold: non-finite numbers become None; a
+    value JSON cannot hold raises ValueError."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    raise ValueError(f"paper values must be JSON: {value!r} is a {type(value).__name__}")
 
 
 def _plain(value):

@@ -37,7 +37,7 @@ from torch import nn
 import optbench
 from optbench.errors import BadInput, OptbenchError
 from optbench.methods.averaging import PhaseAverage, PolyakAverage
-from optbench.methods.ge import build_torch_optimizer
+from optbench.methods.ge import optimizer_kwargs
 from optbench.methods.lr import PlateauFactor
 from optbench.methods.modifiers import wrap_lookahead
 from optbench.methods.registry import REGISTRY, Kind
@@ -45,6 +45,7 @@ from optbench.plan.model import Call, Plan, Stage
 from optbench.plan.parser import parse_plan
 from optbench.plan.timeline import carries_optimizer
 from optbench.train.config import RunSpec
+from optbench.train.eager import eager
 from optbench.train.ends import Plateau
 from optbench.train.groups import partition
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
@@ -101,7 +102,8 @@ def build_optimizers(
     for call, params in zip(ge_calls, groups, strict=True):
         spec = REGISTRY[call.name]
         mine = [(o, a) for o, a in options if call.name in o.applies_to]
-        optimizer = build_torch_optimizer(spec, params, call.kwargs, mine)
+        kwargs = optimizer_kwargs(spec, call.kwargs, mine)
+        optimizer = eager(spec.load())(list(params), **kwargs)
         built.append((optimizer, _base_lr(call)))
     return built
 

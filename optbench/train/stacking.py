@@ -100,7 +100,10 @@ class LayerStack(nn.Module):
     """S copies of a chain of linear layers and elementwise activations (an MLP) as one
     module: each ``Linear`` becomes one batched matrix product over the seeds, each
     activation acts on the stacked tensor. Same contract as ``SeedStack``: (S, B, ...) in,
-    (S, B, C) out, parameters ``p{i}`` of shape (S, *shape) in the models' order."""
+    (S, B, C) out, parameters ``p{i}`` in the models' order. A linear layer's weight is
+    kept transposed, (S, in, out), and its bias as (S, 1, out), so that neither the
+    product nor its gradients transpose or copy anything; the optimizers are elementwise,
+    so the layout changes no step."""
 
     ELEMENTWISE = nn.ReLU | nn.Sigmoid | nn.Tanh | nn.Identity
 
@@ -120,8 +123,17 @@ class LayerStack(nn.Module):
         params, _ = stack_module_state(list(models))
         self.seeds = len(models)
         self.param_names = tuple(params)
+        linear = {
+            f"{name}.{part}" if name else part
+            for name, layer in _chain(models[0])
+            if isinstance(layer, nn.Linear)
+            for part in ("weight", "bias")
+        }
         for i, name in enumerate(self.param_names):
-            self.register_parameter(f"p{i}", nn.Parameter(params[name].detach()))
+            value = params[name].detach()
+            if name in linear:  # (S, out, in) -> (S, in, out); (S, out) -> (S, 1, out)
+                value = value.transpose(1, 2) if value.dim() == 3 else value.unsqueeze(1)
+            self.register_parameter(f"p{i}", nn.Parameter(value.contiguous()))
         index = {name: i for i, name in enumerate(self.param_names)}
         self.steps: list[tuple[str, int | None, int | None]] = []
         for name, layer in _chain(models[0]):
@@ -142,8 +154,7 @@ class LayerStack(nn.Module):
         p = [getattr(self, f"p{i}") for i in range(len(self.param_names))]
         for op, a, b in self.steps:
             if op == "linear":
-                w = p[a].transpose(1, 2)
-                x = torch.bmm(x, w) if b is None else torch.baddbmm(p[b].unsqueeze(1), x, w)
+                x = torch.bmm(x, p[a]) if b is None else torch.baddbmm(p[b], x, p[a])
             elif op == "flatten":
                 x = x.flatten(2)
             elif op == "relu":
