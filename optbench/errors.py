@@ -152,6 +152,12 @@ class DeviceUnavailable(BadInput):
     """``--device cuda`` on a machine without a usable CUDA device."""
 
 
+class ClusterLost(OptbenchError):
+    """The Ray cluster went away under a running ``optbench run --executor ray`` (its head
+    or the driver's node died); the runs in progress keep their stored epochs and
+    checkpoints, and the same command goes on from there."""
+
+
 class SchemaOutdated(OptbenchError):
     """A results database written by an older optbench; names the upgrade command."""
 

@@ -126,6 +126,22 @@ def run(
             "database file, or ./optbench-checkpoints for a server database].",
         ),
     ] = None,
+    executor: Annotated[
+        str,
+        typer.Option(
+            metavar="EXECUTOR",
+            help="local (train here) or ray (train on a Ray cluster; needs the extra: "
+            "pip install 'optbench[ray]').",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="HOST:PORT",
+            help="With --executor ray: the cluster's head, host:port [default: $RAY_ADDRESS, "
+            "else a local cluster on this machine's CPUs and GPUs].",
+        ),
+    ] = None,
 ) -> None:
     """Train every plan x task x seed of a plan file that is not already stored.
 
@@ -139,6 +155,10 @@ def run(
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter("must be local or ray", param_hint="--executor")
+    if address is not None and executor != "ray":
+        raise typer.BadParameter("needs --executor ray", param_hint="--address")
     options = RunOptions(
         seeds=seeds,
         device=device,
@@ -152,6 +172,8 @@ def run(
         stack_size=stack_size,
         retry_diverged=retry_diverged,
         checkpoints=checkpoints,
+        executor=executor,
+        address=address,
     )
     raise typer.Exit(run_plan_file(plan_file, options))
 

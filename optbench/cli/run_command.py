@@ -34,6 +34,8 @@ class RunOptions:
     stack_size: int | None = None
     retry_diverged: bool = False
     checkpoints: str | None = None
+    executor: str = "local"  # or "ray"
+    address: str | None = None  # of the Ray cluster's head
 
 
 def run_plan_file(path: Path, options: RunOptions) -> int:
@@ -41,18 +43,32 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
     console = make_console()
     plan_file = load_plan_file(path)
     tasks = tuple(options.tasks) or plan_file.tasks
-    device = resolve_device(options.device, probe_only=options.dry_run)
-    config = RunConfig(options.epochs or plan_file.epochs, plan_file.batch_size, device,
-                       options.threads)  # fmt: skip
-    planned = expand(plan_file, tasks, options.seeds or plan_file.seeds, config)
-    missing = missing_data(planned, options.data_dir)
-    if options.dry_run:
-        _print_dry_run(console, plan_file.experiment, planned, missing, config, options)
-        return 0
-    if missing:
-        name, hint = next(iter(missing.items()))
-        raise DataMissing(f"dataset {name!r} not found: {hint}")
-    return _train(console, plan_file, planned, config, options)
+    cluster = None
+    if options.executor == "ray" and not options.dry_run:
+        from optbench.execute.ray import connect
+
+        for task in tasks:  # fail on a wrong name before connecting
+            get_task(task)
+        cluster = connect(options.address)
+    try:
+        if cluster is not None:
+            device = cluster.device(options.device, options.threads)
+        else:
+            device = resolve_device(options.device, probe_only=options.dry_run)
+        config = RunConfig(options.epochs or plan_file.epochs, plan_file.batch_size, device,
+                           options.threads)  # fmt: skip
+        planned = expand(plan_file, tasks, options.seeds or plan_file.seeds, config)
+        missing = missing_data(planned, options.data_dir)
+        if options.dry_run:
+            _print_dry_run(console, plan_file.experiment, planned, missing, config, options)
+            return 0
+        if missing and not (cluster is not None and cluster.remote):  # workers have their own
+            name, hint = next(iter(missing.items()))
+            raise DataMissing(f"dataset {name!r} not found: {hint}")
+        return _train(console, plan_file, planned, config, options, cluster)
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def resolve_device(requested: str, probe_only: bool = False) -> str:
@@ -79,8 +95,8 @@ def missing_data(planned: Sequence[Planned], data_dir: str | None) -> dict[str, 
     return {d: DATASETS[d].hint for d in sorted(needed) if not DATASETS[d].available(data_dir)}
 
 
-def _train(console, plan_file, planned, config, options: RunOptions) -> int:
-    from optbench.cli.progress import LiveProgress, LogProgress
+def _train(console, plan_file, planned, config, options: RunOptions, cluster=None) -> int:
+    from optbench.cli.progress import LiveProgress, LogProgress, describe
     from optbench.execute.checkpoints import Checkpoints, default_folder
     from optbench.execute.local import LocalExecutor
     from optbench.execute.runner import Runner
@@ -93,7 +109,17 @@ def _train(console, plan_file, planned, config, options: RunOptions) -> int:
         else default_folder(resolve_url(options.db))
     )
     labels = {p.spec.key: p.label for p in planned}
-    executor = LocalExecutor(config.device, config.threads, options.data_dir, options.stack_size)
+    if cluster is not None:
+        from optbench.execute.ray import RayExecutor
+
+        def retried(job, what: str) -> None:
+            console.print(f"[yellow]retried[/]  {escape(describe(job, labels))}: {escape(what)}")
+
+        executor = RayExecutor(cluster, config.device, config.threads, options.data_dir,
+                               options.stack_size, retried=retried)  # fmt: skip
+    else:
+        executor = LocalExecutor(config.device, config.threads, options.data_dir,
+                                 options.stack_size)  # fmt: skip
     try:
         paper = getattr(plan_file, "paper", None)
         specs = [p.spec for p in planned]

@@ -1,0 +1,355 @@
+"""``optbench run --executor ray`` on a local Ray cluster on loopback: every run stored once
+with all its epochs and the local executor's numbers, a worker killed mid-pass retried from
+the last checkpoint, a pass that fails for good marked failed, Ray optional."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optbench.cli.app import app
+from optbench.execute.ray import Relay
+
+needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason="needs pip install 'optbench[ray]'")
+
+PLANS = """\
+experiment: q
+tasks: [digits-mlp]
+epochs: 20
+batch_size: 32
+seeds: 2
+plans:
+  - (SGD(lr=0.05)+M) | (Adam+cos)
+  - Adam
+"""
+EPOCHS = list(range(1, 21))
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray cluster of two CPUs on loopback, shared by this module's tests."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             configure_logging=False, log_to_driver=False)  # fmt: skip
+    yield
+    ray.shutdown()
+
+
+def stored(db: str) -> dict[tuple, dict]:
+    """Each stored run by (plan, seed): its row, its epochs' numbers."""
+    from optbench.store.engine import open_store
+
+    store = open_store(db, create=False)
+    try:
+        runs = store.run_rows(status=None)
+        epochs = store.epoch_rows([r["id"] for r in runs])
+    finally:
+        store.close()
+    out = {}
+    for run in runs:
+        mine = [e for e in epochs if e["run_id"] == run["id"]]
+        numbers = [(e["epoch"], e["stage"], e["lr"], e["train_loss"], e["val_loss"], e["val_acc"])
+                   for e in mine]  # fmt: skip
+        out[(run["plan"], run["seed"])] = {"run": run, "epochs": numbers}
+    return out
+
+
+def same_results(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key]["epochs"] == b[key]["epochs"], key
+        for column in ("status", "accuracy", "loss", "f1", "stage_starts", "seeds_per_pass"):
+            assert a[key]["run"][column] == b[key]["run"][column], (key, column)
+
+
+def pass_worker() -> int | None:
+    """The pid of a Ray worker process training a pass now, if any."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"ray::optbench_pass"):
+                return int(cmdline.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+class Killer(threading.Thread):
+    """SIGKILLs the worker training a pass, once, as soon as ``ready()`` holds."""
+
+    def __init__(self, ready) -> None:
+        super().__init__(daemon=True)
+        self.ready, self.killed, self.stop = ready, None, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.02):
+            pid = pass_worker() if self.ready() else None
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)
+                self.killed = pid
+                return
+
+
+@pytest.fixture(scope="module")
+def local_results(tmp_path_factory):
+    """The plan file trained by the local executor: what Ray must store too."""
+    folder = tmp_path_factory.mktemp("local")
+    plan = folder / "q.yaml"
+    plan.write_text(PLANS)
+    db = f"sqlite:///{folder / 'local.db'}"
+    assert invoke("run", str(plan), "--db", db, "--device", "cpu").exit_code == 0
+    return stored(db)
+
+
+@needs_ray
+def test_a_plan_file_on_ray_stores_every_run_once_with_the_local_numbers(
+    tmp_path, cluster, local_results
+):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    db = f"sqlite:///{tmp_path / 'ray.db'}"
+    result = invoke("run", str(plan), "--db", db, "--device", "cpu", "--executor", "ray",
+                    "--stack-size", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "4 runs to train" in result.output and "4 done" in result.output
+    runs = stored(db)
+    assert len(runs) == 4
+    for key, run in runs.items():
+        assert run["run"]["status"] == "done" and run["run"]["attempts"] == 1, key
+        assert [e[0] for e in run["epochs"]] == EPOCHS, key
+    same_results(runs, local_results)
+    assert not list((tmp_path / "ray.db.checkpoints").glob("*.pt"))
+    again = invoke("run", str(plan), "--db", db, "--device", "cpu", "--executor", "ray")
+    assert "0 runs to train, 4 already stored" in again.output
+
+
+@needs_ray
+def test_a_worker_killed_mid_pass_is_retried_from_the_last_checkpoint(
+    tmp_path, cluster, local_results
+):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    db = f"sqlite:///{tmp_path / 'ray.db'}"
+    folder = tmp_path / "ray.db.checkpoints"
+
+    def an_epoch_checkpointed() -> bool:
+        for index in folder.glob("*.json"):
+            try:
+                if min(json.loads(index.read_text())["epochs"]) >= 1:
+                    return True
+            except (OSError, ValueError, KeyError):
+                continue
+        return False
+
+    killer = Killer(an_epoch_checkpointed)
+    killer.start()
+    try:
+        result = invoke("run", str(plan), "--db", db, "--device", "cpu", "--executor", "ray")
+    finally:
+        killer.stop.set()
+    assert killer.killed is not None, "the passes ended before a worker could be killed"
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "its Ray worker died" in result.output and "resumed at epoch" in result.output
+    assert "4 done" in result.output
+    runs = stored(db)
+    assert len(runs) == 4
+    for key, run in runs.items():
+        assert run["run"]["status"] == "done" and run["run"]["attempts"] == 1, key
+        assert [e[0] for e in run["epochs"]] == EPOCHS, key
+    same_results(runs, local_results)  # resumed on the CPU: bit for bit
+
+
+class Recorder:
+    """A runner that records what the executor tells it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def started(self, job, first_epoch):
+        self.calls.append(("started", first_epoch))
+
+    def epochs(self, job, records):
+        self.calls += [("epoch", i, r.epoch) for i, r in records]
+
+    def finished(self, job, index, record):
+        self.calls.append(("finished", index, record.status.value, len(record.epochs),
+                           record.error))  # fmt: skip
+
+    def checkpoint(self, job, blob, epochs):
+        self.calls.append(("checkpoint", tuple(epochs)))
+
+    def done(self, job):
+        self.calls.append(("done",))
+
+    def lost(self, job, error):
+        self.calls.append(("lost", str(error)))
+
+
+def long_job(epochs: int = 200):
+    """A pass of two stacked seeds on digits, long enough to be caught mid-way."""
+    from optbench.execute.runner import Job
+    from tests.training import specs
+
+    runs = specs("(SGD(lr=0.05)+M) | (Adam+cos)", (0, 1), epochs, 32, task="digits-mlp")
+    return Job(tuple(runs), (1, 2), None, True)
+
+
+@needs_ray
+def test_a_pass_taken_over_by_another_runner_is_cancelled(cluster):
+    from optbench.errors import ClaimLost
+    from optbench.execute.ray import RayExecutor, connect
+
+    class TakenOver(Recorder):
+        def epochs(self, job, records):
+            raise ClaimLost("run 1 was claimed by another runner")
+
+    recorder = TakenOver()
+    start = time.monotonic()
+    RayExecutor(connect(), "cpu", 1).execute([long_job(epochs=2000)], recorder)
+    assert time.monotonic() - start < 60  # not the 2000 epochs
+    assert [c[0] for c in recorder.calls] == ["started", "lost"]
+
+
+@needs_ray
+def test_losing_the_relay_stops_the_command_with_one_error(cluster):
+    import ray
+
+    from optbench.errors import ClusterLost
+    from optbench.execute.ray import RayExecutor, connect
+
+    executor = RayExecutor(connect(), "cpu", 1)
+
+    class RelayGone(Recorder):
+        def started(self, job, first_epoch):
+            super().started(job, first_epoch)
+            ray.kill(executor._relay)  # as when the driver's node goes away
+
+    recorder = RelayGone()
+    with pytest.raises(ClusterLost, match="lost the Ray cluster"):
+        executor.execute([long_job(epochs=2000)], recorder)
+    kinds = {c[0] for c in recorder.calls}
+    assert kinds <= {"started", "epoch", "checkpoint"}  # no run finished: they stay claimed
+
+
+@needs_ray
+def test_threads_no_node_has_are_refused_before_anything_is_written(tmp_path, cluster):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    db = tmp_path / "r.db"
+    result = invoke("run", str(plan), "--db", str(db), "--executor", "ray", "--device", "cpu",
+                    "--threads", "3")  # fmt: skip
+    assert result.exit_code == 2
+    assert "a pass needs 3 CPUs on one node" in result.output
+    assert not db.exists()
+
+
+@needs_ray
+def test_a_pass_whose_retries_are_spent_marks_its_runs_failed(cluster):
+    from optbench.execute.ray import RayExecutor, connect
+
+    recorder = Recorder()
+    executor = RayExecutor(connect(), "cpu", 1, max_retries=0)
+    killer = Killer(lambda: any(c[0] == "checkpoint" for c in recorder.calls))
+    killer.start()
+    try:
+        executor.execute([long_job()], recorder)
+    finally:
+        killer.stop.set()
+    assert killer.killed is not None
+    finished = [c for c in recorder.calls if c[0] == "finished"]
+    assert [(c[1], c[2]) for c in finished] == [(0, "failed"), (1, "failed")]
+    stored_epochs = sum(c[0] == "epoch" for c in recorder.calls) // 2
+    assert stored_epochs >= 1 and all(c[3] == stored_epochs for c in finished)
+    assert all("failed after 0 retries" in c[4] for c in finished)
+    assert ("done",) not in recorder.calls  # its checkpoint stays: a later run resumes
+
+
+def test_the_relay_passes_on_only_the_newest_attempts_messages():
+    relay = Relay()
+    assert relay.begin(7) == (1, None)
+    assert relay.post(7, 1, ("epoch", "a"))
+    relay.hold(7, b"checkpoint after epoch 1")
+    assert relay.begin(7) == (2, b"checkpoint after epoch 1")  # a retry resumes from it
+    assert not relay.post(7, 1, ("epoch", "late message of the dead attempt"))
+    assert relay.post(7, 2, ("epoch", "b"))
+    assert relay.drain() == [(7, 1, ("epoch", "a")), (7, 2, ("epoch", "b"))]
+    assert relay.drain() == []
+    relay.forget(7)
+    assert not relay.post(7, 2, ("epoch", "after the pass ended"))
+
+
+def test_without_ray_the_ray_executor_is_one_line_naming_the_extra(tmp_path, monkeypatch):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails as if not installed
+    result = CliRunner().invoke(app, ["run", str(plan), "--db", str(tmp_path / "r.db"),
+                                      "--executor", "ray"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: --executor ray needs Ray, an optional extra: pip install 'optbench[ray]'"
+    )
+    assert not (tmp_path / "r.db").exists()
+
+
+def test_executor_and_address_are_checked(tmp_path):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    wrong = invoke("run", str(plan), "--executor", "dask")
+    assert wrong.exit_code == 2 and "local or ray" in wrong.output
+    alone = invoke("run", str(plan), "--address", "head:6379")
+    assert alone.exit_code == 2 and "--executor ray" in alone.output
+
+
+def test_a_dry_run_on_ray_imports_neither_ray_nor_torch(tmp_path, loaded_after):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    args = ["run", str(plan), "--dry-run", "--executor", "ray", "--db", str(tmp_path / "r.db")]
+    code = f"from optbench.cli.app import app\napp({args!r})"
+    assert loaded_after(code, names=("ray", "torch")) == []
+
+
+@needs_ray
+def test_an_address_where_no_cluster_listens_is_one_line_at_once(tmp_path):
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    db = tmp_path / "r.db"
+    result = invoke("run", str(plan), "--db", str(db), "--executor", "ray",
+                    "--address", "127.0.0.1:1")  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.startswith("error: cannot connect to the Ray cluster at 127.0.0.1:1")
+    assert not db.exists()
+
+
+@needs_ray
+def test_a_dataset_missing_on_the_workers_is_one_line_exit_3(tmp_path, cluster):
+    import ray
+
+    plan = tmp_path / "c.yaml"
+    plan.write_text(PLANS.replace("digits-mlp", "cifar10-resnet20"))
+    empty = tmp_path / "data"
+    empty.mkdir()
+    address = ray.get_runtime_context().gcs_address  # a running cluster: workers' own data
+    result = invoke("run", str(plan), "--db", str(tmp_path / "r.db"), "--executor", "ray",
+                    "--address", address, "--data-dir", str(empty), "--device", "cpu")  # fmt: skip
+    assert result.exit_code == 3, result.output
+    assert "error:" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["show", "SGD | Adam"]])
+def test_commands_that_do_not_train_never_import_ray(args, loaded_after):
+    code = f"from optbench.cli.app import app\napp({args!r})"
+    assert loaded_after(code, names=("ray",)) == []
