@@ -23,9 +23,30 @@ def _edits(a: str, b: str) -> int:
     return d[-1][-1]
 
 
+# Names longer than this are not compared with the known ones: nothing is close to them,
+# and the comparison costs time in the square of the length.
+_LONGEST_COMPARED = 64
+# How much of a name or value a message quotes.
+_QUOTED = 40
+
+
+def quoted(text: str, limit: int = _QUOTED, *, quote: bool = True) -> str:
+    """``repr(text)`` (``text`` itself with ``quote=False``), cut to ``limit`` characters
+    with an ellipsis and the full length, so that a message about a 100,000-character name
+    stays one short line."""
+    shown = repr if quote else str
+    if len(text) <= limit:
+        return shown(text)
+    return f"{shown(text[:limit])}... ({len(text):,} characters)"
+
+
 def closest(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     """Up to ``n`` known names closest to ``name``: difflib's close matches and names
-    within two edits, nearest first (case-insensitive)."""
+    within two edits, nearest first (case-insensitive). A name much longer than every
+    known one has none (and costs nothing)."""
+    known = list(known)
+    if len(name) > max([_LONGEST_COMPARED, *(2 * len(k) for k in known)]):
+        return []
     lowered = {k.lower(): k for k in known}
     low = name.lower()
     near = set(difflib.get_close_matches(low, list(lowered), n=2 * n, cutoff=0.5))
@@ -42,6 +63,10 @@ def did_you_mean(name: str, known: Iterable[str], n: int = 3) -> str:
     """``; did you mean 'a', 'b'?`` for the closest names, or nothing when none is close."""
     close = closest(name, known, n)
     return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+# The widest source line a syntax error prints; a longer plan is shown around the span.
+_WINDOW = 100
 
 
 class OptbenchError(Exception):
@@ -70,10 +95,19 @@ class PlanSyntaxError(BadInput):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        start, end = self.span
+        source, (start, end) = self.source, self.span
         end = max(end, start + 1)
+        if len(source) > _WINDOW:
+            # A long source is shown as a window around the span, marked with '...'.
+            end = min(end, start + _WINDOW // 2)
+            first = max(0, min(start - _WINDOW // 4, len(source) - _WINDOW))
+            last = first + _WINDOW
+            shown = source[first:last]
+            lead = "..." if first > 0 else ""
+            source = lead + shown + ("..." if last < len(self.source) else "")
+            start, end = start - first + len(lead), end - first + len(lead)
         marker = " " * start + "~" * (end - start - 1) + "^"
-        return f"{self.message}\n    {self.source}\n    {marker}"
+        return f"{self.message}\n    {source}\n    {marker}"
 
 
 class UnknownName(PlanSyntaxError):
@@ -83,7 +117,7 @@ class UnknownName(PlanSyntaxError):
         self, what: str, name: str, known: Iterable[str], *, source: str, span: tuple[int, int]
     ) -> None:
         hint = did_you_mean(name, known)
-        super().__init__(f"unknown {what} {name!r}{hint}", source=source, span=span)
+        super().__init__(f"unknown {what} {quoted(name)}{hint}", source=source, span=span)
 
 
 class PlanFileError(BadInput):
@@ -91,13 +125,14 @@ class PlanFileError(BadInput):
 
     def __init__(self, path: str, message: str, *, key: str | None = None, line: int | None = None):
         where = path + (f":{line}" if line is not None else "")
-        at_key = f" (key {key!r})" if key else ""
+        at_key = f" (key {quoted(key)})" if key else ""
         super().__init__(f"{where}{at_key}: {message}")
 
 
 class UnknownTask(BadInput):
     def __init__(self, name: str, known: Iterable[str]) -> None:
-        super().__init__(f"unknown task {name!r}{did_you_mean(name, known)} (see 'optbench tasks')")
+        hint = did_you_mean(name, known)
+        super().__init__(f"unknown task {quoted(name)}{hint} (see 'optbench tasks')")
 
 
 class DataMissing(OptbenchError):

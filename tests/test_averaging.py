@@ -130,6 +130,28 @@ def test_polyak_is_the_plain_mean_of_the_epoch_end_parameters():
     np.testing.assert_allclose(flat(model), np.mean(thetas, axis=0), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("make", [lambda p: PhaseAverage(p, stage_epochs=4), PolyakAverage])
+def test_an_average_resumed_from_its_state_ends_where_the_uninterrupted_one_does(make):
+    model = bn_net()
+    params = list(model.parameters())
+    g = torch.Generator().manual_seed(4)
+    whole = make(params)
+    for _ in range(2):
+        visit(model, g)
+        whole.update()
+    resumed = make(params)
+    resumed.load_state_dict(copy.deepcopy(whole.state_dict()))
+    for _ in range(2):
+        visit(model, g)
+        whole.update()
+        resumed.update()
+    whole.finalize()
+    expected = flat(model)
+    visit(model, g)
+    resumed.finalize()
+    np.testing.assert_allclose(flat(model), expected, rtol=1e-15)
+
+
 # --- LA (Lookahead) -------------------------------------------------------------------------
 
 

@@ -73,14 +73,56 @@ def test_rep_restarts_the_sigmoid_at_half_span():
 
 
 def test_trap_rises_holds_and_falls():
-    # low 0.001, up = base 0.1, warm and cool 10% of T = 100
-    assert factor("trap", 0) == pytest.approx(0.01)  # low/base
-    assert factor("trap", 5) == pytest.approx(0.505)  # half way up: 0.001 + 0.099/2
+    # [ANN] §4.1: the warm-up starts at 0.01 (not at the lower bound 0.001) and rises to
+    # up = base 0.1 over 10% of T = 100; the fall ends at the lower bound 0.001.
+    assert REGISTRY["trap"].defaults == {
+        "start": 0.01, "low": 0.001, "up": 0.0, "warm": 0.1, "cool": 0.1
+    }  # fmt: skip
+    assert factor("trap", 0) == pytest.approx(0.1)  # 0.01/base
+    assert factor("trap", 5) == pytest.approx(0.55)  # half way up: 0.01 + 0.09/2
     assert factor("trap", 10) == pytest.approx(1.0)
     assert factor("trap", 50) == pytest.approx(1.0)
     assert factor("trap", 90) == pytest.approx(1.0)
-    assert factor("trap", 95) == pytest.approx(0.505)  # half way down
+    assert factor("trap", 95) == pytest.approx(0.505)  # half way down: 0.001 + 0.099/2
     assert factor("trap", 99) == pytest.approx((0.001 + 0.099 * 0.1) / 0.1)
+
+
+def ann_trap(t: float, T: float) -> float:  # noqa: N803
+    """[ANN] trap, transcribed: 10% warm-up from 0.01 to η_up = 0.1, hold, and (a reading)
+    a 10% linear fall to η_low = 0.001."""
+    if t < 0.1 * T:
+        return 0.01 + 0.09 * t / (0.1 * T)
+    if t > 0.9 * T:
+        return 0.001 + 0.099 * (T - t) / (0.1 * T)
+    return 0.1
+
+
+def test_trap_is_ann_trap():
+    for step in range(100 * SPE):
+        t = step / SPE
+        assert factor("trap", t) * 0.1 == pytest.approx(ann_trap(t, 100), rel=1e-12)
+
+
+# --- [ANN] exp between the shared bounds -------------------------------------------------
+
+
+def test_exp_decays_from_the_upper_to_the_lower_bound():
+    assert REGISTRY["exp"].defaults == {"low": 0.001, "up": 0.0}
+    assert factor("exp", 0) == 1.0
+    # η(T/2) = 0.1·(0.001/0.1)^(1/2) = 0.01, η(T) = 0.001: the shared lower bound
+    assert factor("exp", 50) * 0.1 == pytest.approx(0.01, rel=1e-12)
+    assert factor("exp", 100) * 0.1 == pytest.approx(0.001, rel=1e-12)
+    # smooth: one step (0.1 epoch) in, 0.01^(0.1/100)
+    assert factor("exp", 0.1) == pytest.approx(0.01**0.001, rel=1e-12)
+    # an absolute upper bound, as sig's
+    assert factor("exp", 0, up=0.05) == pytest.approx(0.5)
+    assert factor("exp", 100, up=0.05) * 0.1 == pytest.approx(0.001, rel=1e-12)
+
+
+def test_exp_is_a_per_epoch_rate_of_about_0_955_at_the_papers_settings():
+    rate = factor("exp", 11) / factor("exp", 10)
+    assert rate == pytest.approx(0.01**0.01, rel=1e-12)
+    assert round(rate, 3) == 0.955
 
 
 # --- library schedules -------------------------------------------------------------------
@@ -101,7 +143,10 @@ def test_piecewise_levels_at_shares():
     assert factor("piecewise", 10, points="0.05:0.5") == 0.5
 
 
-@pytest.mark.parametrize("bad", ["0.5-0.1", "0.75:0.1,0.5:0.01", "1.5:0.1", "0.5:0", "a:b", ""])
+@pytest.mark.parametrize(
+    "bad",
+    ["0.5-0.1", "0.75:0.1,0.5:0.01", "1.5:0.1", "0.5:0", "a:b", "", "0.5:1e300", "0.1:1," * 101],
+)
 def test_piecewise_rejects_bad_points_naming_them(bad):
     with pytest.raises(BadInput, match="piecewise points"):
         factor("piecewise", 10, points=bad)
@@ -127,6 +172,23 @@ def test_sgdr_matches_torch_cosine_annealing_warm_restarts():
         sched.step(step / SPE)
         ours = factor("sgdr", step / SPE, T=150, base=1.0)
         assert ours == pytest.approx(opt.param_groups[0]["lr"], abs=1e-12), step
+
+
+def naive_sgdr(t: float, T0: float, mult: float) -> float:  # noqa: N803
+    """SGDR walked period by period (what the closed form replaces)."""
+    t_cur, period = t, T0
+    while t_cur >= period:
+        t_cur, period = t_cur - period, period * mult
+    return 0.5 * (1.0 + math.cos(math.pi * t_cur / period))
+
+
+@pytest.mark.parametrize(("T0", "mult"), [(0.5, 1.5), (1.0, 2.0), (3.0, 3.0), (0.7, 1.0001)])
+def test_sgdr_closed_form_equals_walking_the_periods(T0, mult):  # noqa: N803
+    for step in range(0, 5000, 7):
+        t = step / SPE
+        assert factor("sgdr", t, T=500, base=1.0, T0=T0, mult=mult) == pytest.approx(
+            naive_sgdr(t, T0, mult), abs=1e-9
+        )
 
 
 def test_sgdr_rejects_shrinking_periods():
@@ -161,6 +223,29 @@ def test_krkd_equals_applying_each_change_in_turn():
         for _ in range(k):
             running *= 0.99
         assert lr.conflict(Clock(step, 1000, SPE), 0.1, k=k) == pytest.approx(running, rel=1e-11)
+
+
+# --- [PWA] the decayed LR of Table 1d ---------------------------------------------------
+
+
+def test_avgdecay_hand_values():
+    # T = 80 epochs: γ = 0.9^(80/80) = 0.9; epoch t = 1 -> 1, epoch t = T -> (1 − γ)/(1 − γ^T)
+    assert factor("avgdecay", 0, T=80) == 1.0
+    assert factor("avgdecay", 0.9, T=80) == 1.0  # the whole first epoch
+    assert factor("avgdecay", 1, T=80) == pytest.approx((1 - 0.9**79) / (1 - 0.9**80))
+    assert factor("avgdecay", 79.5, T=80) == pytest.approx(0.1 / (1 - 0.9**80))
+    # T = 40: γ = 0.9^2 = 0.81; epoch t = 40 -> 0.19/(1 − 0.81^40)
+    assert factor("avgdecay", 39, T=40) == pytest.approx(0.19 / (1 - 0.81**40))
+
+
+@pytest.mark.parametrize("T", [5, 40, 80])
+def test_avgdecay_is_the_sum_of_the_averaging_weights(T):  # noqa: N803
+    """[PWA] eq. (4)–(6): with the weights α_t = (1−γ)/(1−γ^T)·γ^(T−t) that ``avg`` gives
+    the epoch-end parameters θ_t, the update of epoch τ enters θ̄ with Σ_{t≥τ} α_t."""
+    gamma = 0.9 ** (80 / T)
+    alpha = [(1 - gamma) / (1 - gamma**T) * gamma ** (T - t) for t in range(1, T + 1)]
+    for tau in range(1, T + 1):
+        assert factor("avgdecay", tau - 1 + 0.5, T=T) == pytest.approx(sum(alpha[tau - 1 :]))
 
 
 # --- [ANN] sig+ and str+ as warmup+sig and warmup+step -----------------------------------
@@ -267,7 +352,8 @@ def test_plateau_is_both_an_lr_method_and_a_stage_end():
 
 
 @pytest.mark.parametrize(
-    "name", ["sig", "rep", "trap", "natexp", "poly", "piecewise", "sgdr", "clr", "kRkD"]
+    "name",
+    ["sig", "rep", "trap", "exp", "natexp", "poly", "piecewise", "sgdr", "clr", "kRkD", "avgdecay"],
 )
 def test_new_lr_entries_load_and_give_a_positive_factor_everywhere(name):
     spec = REGISTRY[name]

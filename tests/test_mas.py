@@ -17,36 +17,46 @@ from optbench.methods.mas import MAS, VARIANTS, mixed_update
 from optbench.methods.registry import REGISTRY
 
 # --- the displacement rules on hand-computed numbers -----------------------------------
-# lr = 0.1, bc1 = 0.5, γ = 0.6: η_mix = 0.4·0.1 + 0.6·0.1/0.5 = 0.16
+# u_s = SGD's step, u_a = Adam's step (both with the LR in); γ = 0.6 the outer scale [MIX].
 
 
-def delta(variant, d_s, d_a):
-    d_s, d_a = torch.tensor(d_s, dtype=torch.float64), torch.tensor(d_a, dtype=torch.float64)
-    return mixed_update(variant, d_s, d_a, lr=0.1, bc1=0.5, gamma=0.6).tolist()
+def delta(variant, u_s, u_a, gamma=0.6, adam_w=0.5):
+    u_s, u_a = torch.tensor(u_s, dtype=torch.float64), torch.tensor(u_a, dtype=torch.float64)
+    return mixed_update(variant, u_s, u_a, gamma=gamma, adam_w=adam_w).tolist()
 
 
-def test_mas_mixes_both_directions():
-    # 0.16·(0.4·[1, −2] + 0.6·[−1, 1]) = 0.16·[−0.2, −0.2]
-    assert delta("mas", [1.0, -2.0], [-1.0, 1.0]) == pytest.approx([-0.032, -0.032])
+def test_mas_scales_the_weighted_sum_of_both_steps():
+    # 0.6·(0.5·[1, −2] + 0.5·[−1, 1]) = 0.6·[0, −0.5]
+    assert delta("mas", [1.0, -2.0], [-1.0, 1.0]) == pytest.approx([0.0, -0.3])
+    # adam_w = 0.25: 0.6·(0.75·[1, −2] + 0.25·[−1, 1]) = 0.6·[0.5, −1.25]
+    assert delta("mas", [1.0, -2.0], [-1.0, 1.0], adam_w=0.25) == pytest.approx([0.3, -0.75])
+
+
+@pytest.mark.parametrize("gamma", [0.4, 0.6, 0.7, 1.0])  # [MIX] Figure 5
+def test_gamma_is_an_outer_scale_of_the_combined_update(gamma):
+    for variant in VARIANTS:
+        u_s, u_a = [[1.0, -2.0], [0.5, 3.0]], [[-1.0, 1.0], [2.0, 2.0]]
+        unit = np.array(delta(variant, u_s, u_a, gamma=1.0))
+        assert np.allclose(delta(variant, u_s, u_a, gamma=gamma), gamma * unit)
 
 
 def test_direction_correction_takes_sgd_when_adam_agrees_else_adam():
-    # ⟨[1, −2], [1, 0]⟩ = 1 > 0: 0.16·0.4·[1, −2]
-    assert delta("direction_correction", [1.0, -2.0], [1.0, 0.0]) == pytest.approx([0.064, -0.128])
-    # ⟨[1, −2], [−1, 1]⟩ = −3 < 0: 0.16·0.6·[−1, 1]
-    assert delta("direction_correction", [1.0, -2.0], [-1.0, 1.0]) == pytest.approx([-0.096, 0.096])
+    # ⟨[1, −2], [1, 0]⟩ = 1 > 0: 0.6·[1, −2]
+    assert delta("direction_correction", [1.0, -2.0], [1.0, 0.0]) == pytest.approx([0.6, -1.2])
+    # ⟨[1, −2], [−1, 1]⟩ = −3 < 0: 0.6·[−1, 1]
+    assert delta("direction_correction", [1.0, -2.0], [-1.0, 1.0]) == pytest.approx([-0.6, 0.6])
 
 
 def test_vector_combination_splits_rows_between_sgd_and_adam():
-    # 3 rows: row 0 by SGD (0.4·d_s), rows 1–2 by Adam (0.6·d_a), all times η_mix/2 = 0.08
+    # 3 rows: row 0 by SGD, rows 1–2 by Adam, all times γ = 0.6
     got = delta("vector_combination", [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], [[10.0, 10.0]] * 3)
-    assert np.allclose(got, [[0.032, 0.064], [0.48, 0.48], [0.48, 0.48]])
-    assert delta("vector_combination", 2.0, 3.0) == pytest.approx(0.08 * 0.6 * 3.0)  # 0-dim
+    assert np.allclose(got, [[0.6, 1.2], [6.0, 6.0], [6.0, 6.0]])
+    assert delta("vector_combination", 2.0, 3.0) == pytest.approx(0.6 * 3.0)  # 0-dim: Adam
 
 
 def test_adam_normalization_is_sgd_direction_with_adams_length():
-    # 0.4·0.1·0.6·‖[0, 2]‖/‖[3, 4]‖·[3, 4] = 0.0096·[3, 4]
-    assert delta("adam_normalization", [3.0, 4.0], [0.0, 2.0]) == pytest.approx([0.0288, 0.0384])
+    # 0.6·‖[0, 2]‖/‖[3, 4]‖·[3, 4] = 0.24·[3, 4]
+    assert delta("adam_normalization", [3.0, 4.0], [0.0, 2.0]) == pytest.approx([0.72, 0.96])
     assert delta("adam_normalization", [0.0, 0.0], [0.0, 2.0]) == [0.0, 0.0]
 
 
@@ -66,14 +76,15 @@ def grads_at(net: nn.Module, x, y) -> list[np.ndarray]:
     return [p.grad.numpy().copy() for p in net.parameters()]
 
 
-def reference_mas(variant, steps, lr, gamma, momentum, beta1=0.9, beta2=0.999, eps=1e-8):
+def reference_mas(
+    variant, steps, lr, gamma, momentum, beta1=0.9, beta2=0.999, eps=1e-8, adam_w=0.5
+):
     """The update rules written out in numpy, one parameter tensor at a time."""
     net, x, y = tiny_net()
     params = [p.detach().numpy().copy() for p in net.parameters()]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     buf: list[np.ndarray | None] = [None] * len(params)
-    lam_a, lam_s = gamma, 1.0 - gamma
     for t in range(1, steps + 1):
         with torch.no_grad():
             for p, value in zip(net.parameters(), params, strict=True):
@@ -87,17 +98,17 @@ def reference_mas(variant, steps, lr, gamma, momentum, beta1=0.9, beta2=0.999, e
                 d_s = buf[i]
             else:
                 d_s = g
-            lr_mix = lam_s * lr + lam_a * lr / (1 - beta1**t)
+            u_s, u_a = lr * d_s, lr / (1 - beta1**t) * d_a
             if variant == "mas":
-                step = lr_mix * (lam_s * d_s + lam_a * d_a)
+                step = (1 - adam_w) * u_s + adam_w * u_a
             elif variant == "direction_correction":
-                step = lr_mix * (lam_s * d_s if (d_s * d_a).sum() > 0 else lam_a * d_a)
+                step = u_s if (u_s * u_a).sum() > 0 else u_a
             elif variant == "vector_combination":
-                h = d_s.shape[0] // 2
-                step = lr_mix / 2 * np.concatenate([lam_s * d_s[:h], lam_a * d_a[h:]])
+                h = u_s.shape[0] // 2
+                step = np.concatenate([u_s[:h], u_a[h:]])
             else:
-                step = lam_s * lr * lam_a * np.linalg.norm(d_a) * d_s / np.linalg.norm(d_s)
-            params[i] = params[i] - step
+                step = np.linalg.norm(u_a) * u_s / np.linalg.norm(u_s)
+            params[i] = params[i] - gamma * step
     return params
 
 
@@ -130,21 +141,39 @@ def same_steps(opt_a, net_a, opt_b, net_b, x, y, steps=6):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_gamma_one_is_adam_and_gamma_zero_is_sgd():
+def test_adams_weight_one_is_adam_and_zero_is_sgd():
+    """With γ = 1, MAS is Adam at adam_w = 1 and momentum SGD at adam_w = 0, step for step
+    against torch's own optimizers."""
     net, x, y = tiny_net()
     twin = copy.deepcopy(net)
-    same_steps(MAS(net.parameters(), lr=0.01, gamma=1.0), net,
+    same_steps(MAS(net.parameters(), lr=0.01, gamma=1.0, adam_w=1.0), net,
                torch.optim.Adam(twin.parameters(), lr=0.01), twin, x, y)  # fmt: skip
     net, x, y = tiny_net()
     twin = copy.deepcopy(net)
-    same_steps(MAS(net.parameters(), lr=0.01, gamma=0.0, momentum=0.9), net,
+    same_steps(MAS(net.parameters(), lr=0.01, gamma=1.0, adam_w=0.0, momentum=0.9), net,
                torch.optim.SGD(twin.parameters(), lr=0.01, momentum=0.9), twin, x, y)  # fmt: skip
+
+
+def test_gamma_scales_a_whole_step_of_mas():
+    """γ = 0.5 on an equal mix is SGD at lr/4 plus Adam at lr/4, in one step from the same
+    point (Adam's first step does not depend on the LR otherwise)."""
+    net, x, y = tiny_net()
+    start = [p.detach().clone() for p in net.parameters()]
+    opt = MAS(net.parameters(), lr=0.1, gamma=0.5, adam_w=0.5)
+    opt.zero_grad()
+    nn.functional.mse_loss(net(x), y).backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    opt.step()
+    for p, p0, g in zip(net.parameters(), start, grads, strict=True):
+        adam = g / (g.abs() + 1e-8)  # Adam's first step: m̂/(√v̂ + ε) = g/(|g| + ε)
+        torch.testing.assert_close(p, p0 - 0.025 * g - 0.025 * adam, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "bad"),
-    [({"lr": -0.1}, "-0.1"), ({"gamma": 1.5}, "1.5"), ({"variant": "linear"}, "linear"),
-     ({"betas": (1.0, 0.999)}, "1.0"), ({"momentum": -0.5}, "-0.5")],
+    [({"lr": -0.1}, "-0.1"), ({"gamma": 0.0}, "0.0"), ({"adam_w": 1.5}, "1.5"),
+     ({"variant": "linear"}, "linear"), ({"betas": (1.0, 0.999)}, "1.0"),
+     ({"momentum": -0.5}, "-0.5")],
 )  # fmt: skip
 def test_bad_arguments_are_named(kwargs, bad):
     with pytest.raises(ValueError, match=re.escape(bad)):
@@ -159,6 +188,8 @@ def test_bad_arguments_are_named(kwargs, bad):
 def test_registry_entries_build_each_variant(name, variant):
     spec = REGISTRY[name]
     assert spec.defaults["gamma"] == 0.6 and spec.defaults["lr"] == 0.001
+    assert ("adam_w" in spec.defaults) is (name == "MAS")  # only MAS weighs a sum
+    assert spec.stacks is (name == "MAS")  # the variants reduce over each tensor
     opt = build_torch_optimizer(spec, [torch.zeros(2, requires_grad=True)], spec.defaults)
     assert isinstance(opt, MAS)
     assert opt.param_groups[0]["variant"] == variant

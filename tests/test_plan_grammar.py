@@ -34,7 +34,14 @@ def stage(*calls: Call, length: Length | None = None, until: Call | None = None)
         # An int where the default is a float is stored as a float.
         ("SGD(lr=1)", Plan((stage(Call("SGD", (("lr", 1.0),))),))),
         ("SGD(lr=1e-6)", Plan((stage(Call("SGD", (("lr", 1e-6),))),))),
-        ("SGD(lr=-0.5)", Plan((stage(Call("SGD", (("lr", -0.5),))),))),
+        # One value alone is the method's first declared argument.
+        ("SGD(0.5)", Plan((stage(Call("SGD", (("lr", 0.5),))),))),
+        ("SGD+kRkD(5)", Plan((stage(Call("SGD"), Call("kRkD", (("k", 5),))),))),
+        (
+            "SGD(0.1, weight_decay=5e-4)",
+            Plan((stage(Call("SGD", (("lr", 0.1), ("weight_decay", 5e-4)))),)),
+        ),
+        ("SGD:plateau(2)", Plan((stage(Call("SGD"), until=Call("plateau", (("patience", 2),))),))),
         ("(SGD()+M)", Plan((stage(Call("SGD"), Call("M")),))),
         (
             "(SGD(lr=0.1)+M+d):80 | (SGD(lr=0.01)+M+d):40",
@@ -85,6 +92,15 @@ def stage(*calls: Call, length: Length | None = None, until: Call | None = None)
         ),
         # A single GE method may train one group only.
         ("SGD[output]", Plan((stage(Call("SGD", group="output")),))),
+        # A group may list several selectors: their union, in canonical (sorted) order.
+        (
+            "Adam[fc1.*] + SGD[fc2.*, output.*]",
+            Plan((stage(Call("Adam", group="fc1.*"), Call("SGD", group="fc2.*,output.*")),)),
+        ),
+        (
+            "SGD[output.*,fc2.*]+Adam[fc1.*]",
+            Plan((stage(Call("Adam", group="fc1.*"), Call("SGD", group="fc2.*,output.*")),)),
+        ),
         ("SGD | ( Adam + d )\n|\tSGD", parse_plan("SGD | (Adam+d) | SGD")),
     ],
 )
@@ -174,7 +190,21 @@ BAD = [
     ("(SGD:80)", "a stage's length or end condition goes after its ')'", "    ^"),
     ("SGD(lr=0.1", "expected ')' to close the arguments opened here", "   ^"),
     ("SGD(lr 0.1)", "expected '=' after 'lr'", "       ~~^"),
-    ("SGD(0.1)", "expected an argument name, as in SGD(lr=0.01)", "    ~~^"),
+    ("SGD(,)", "expected an argument name, as in SGD(lr=0.01)", "    ^"),
+    (
+        "SGD(0.1, 0.2)",
+        "expected an argument name, as in SGD(lr=0.01); only the first argument may go "
+        "without its name",
+        "         ~~^",
+    ),
+    (
+        "SGD(lr=0.1, 0.2)",
+        "expected an argument name, as in SGD(lr=0.01); only the first argument may go "
+        "without its name",
+        "            ~~^",
+    ),
+    ("polyak(1)+SGD", "polyak takes no arguments", "       ^"),
+    ("SGD(fast)", "argument 'lr' of SGD takes a number, not fast", "    ~~~^"),
     ("SGD(lr=0.1,)", "expected an argument name, as in SGD(lr=0.01)", "           ^"),
     ("SGD(lr=)", "expected a value after 'lr=', such as 0.1, true or a name", "       ^"),
     (
@@ -185,7 +215,16 @@ BAD = [
     ("SGD(lr=1e999)", "the number 1e999 is too large", "       ~~~~^"),
     ("Adam[hidden", "expected ']' to close the parameter group opened here", "    ^"),
     ("Adam[]", "expected a parameter group selector, such as hidden or features.*", "     ^"),
-    ("Adam[a b]", "expected ']' after the parameter group selector", "       ^"),
+    ("Adam[a b]", "expected ',' or ']' after a parameter group selector", "       ^"),
+    ("Adam[a,]", "expected a parameter group selector, such as hidden or features.*", "       ^"),
+    ("Adam[a,,b]", "expected a parameter group selector, such as hidden or features.*", "       ^"),
+    ("Adam[,a]", "expected a parameter group selector, such as hidden or features.*", "     ^"),
+    ("Adam[a, b, a]", "the selector a is given twice in this group", "           ^"),
+    (
+        "Adam[a,b]+SGD[b,a]",
+        "the parameter group [a,b] is given twice in this stage",
+        "          ~~~~~~~^",
+    ),
     (
         "SGD:platoe",
         "unknown end condition 'platoe'; did you mean 'plateau'?",
@@ -242,8 +281,8 @@ BAD = [
     ("SGD+SGD", "'SGD' appears twice in this stage", "    ~~^"),
     ("SGD:0", "a stage length must be at least 1 epoch", "    ^"),
     ("SGD:-5", "a stage length must be at least 1 epoch", "    ~^"),
-    ("SGD:0%", "a stage's share must be more than 0% and at most 100%", "    ~^"),
-    ("SGD:150%", "a stage's share must be more than 0% and at most 100%", "    ~~~^"),
+    ("SGD:0%", "a stage's share must be at least 0.001% and at most 100%", "    ~^"),
+    ("SGD:150%", "a stage's share must be at least 0.001% and at most 100%", "    ~~~^"),
     (
         "SGD:2.5",
         "a stage length must be a whole number of epochs, or a share such as 25%",

@@ -60,9 +60,10 @@ def test_clock_runs_over_contiguous_stages_and_a_gap_restarts_it():
 
 
 def test_a_clock_counts_epochs_in_each_stage_s_own_steps():
-    # 3 mini-batch epochs of 45 steps, then full-batch epochs of one step each: exp is
-    # 0.95 per epoch whatever the batch count
-    s = schedule("(SGD(lr=0.1)+exp) | (SGD(lr=0.1)+exp+full)", 6, 45)
+    # 3 mini-batch epochs of 45 steps, then full-batch epochs of one step each: a staircase
+    # of one level per epoch is 0.95 per epoch whatever the batch count
+    decay = "step(gamma=0.95, levels=6)"
+    s = schedule(f"(SGD(lr=0.1)+{decay}) | (SGD(lr=0.1)+{decay}+full)", 6, 45)
     assert [s.stages[i].steps_per_epoch for i in (0, 1)] == [45, 1]
     assert s.epoch_lrs(1, 0, 0.1, [3]) == pytest.approx([0.1 * 0.95**3])
     assert s.epoch_lrs(1, 2, 0.1, [3]) == pytest.approx([0.1 * 0.95**5])

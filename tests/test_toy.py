@@ -49,7 +49,7 @@ def test_dsa_on_the_quadratic_follows_formulas_5_and_6():
     assert run.lrs == [1.0] * 10
     assert run.stages == [0] * 10
     assert not run.diverged
-    assert run.plan == "DSA(lr=1.0, eta0=-12.0, beta1=0.6, beta2=0.3)"
+    assert run.plan == "DSA(lr=1.0, eta0=-12.0, beta1=0.6, beta2=0.3, eps=1e-30)"
 
 
 def test_sgd_steps_are_w_minus_lr_times_the_gradient():

@@ -13,6 +13,7 @@ import typer
 
 from optbench.cli.common import WordsCommand, reports_errors
 from optbench.cli.data_command import data_app
+from optbench.plan.model import MAX_EPOCHS
 
 app = typer.Typer(
     name="optbench",
@@ -218,19 +219,42 @@ def show(
     expression: Annotated[
         str, typer.Argument(metavar="EXPR", help="A plan, e.g. 'SGD | (Adam+d) | SGD'.")
     ],
-    epochs: EpochsOption = 100,
-    steps_per_epoch: StepsOption = 100,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=MAX_EPOCHS,
+            metavar="N",
+            show_default=False,
+            help="Epochs to lay the plan over [default: the sum of its stage lengths when "
+            "every stage has one, else 100].",
+        ),
+    ] = None,
+    steps_per_epoch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=1_000_000,
+            metavar="N",
+            help="Optimizer steps per epoch (per-iteration methods).",
+        ),
+    ] = 100,
 ) -> None:
-    """Parse a plan and print its canonical form, Y/N schedule table and LR curve;
-    trains nothing.
+    """Parse a plan and print it as written, its canonical form, its epochs per stage,
+    whether the optimizer state carries at each stage boundary, its Y/N schedule table
+    and its LR curve; trains nothing.
 
-    Example: optbench show "SGD(lr=0.1) | (SGD(lr=0.1)+M+cos)" --epochs 50
+    Example: optbench show "(SGD(lr=0.1)+M):80 | (SGD(lr=0.01)+M):40"
     """
     from optbench.plan.parser import parse_plan
+    from optbench.plan.timeline import fixed_epochs
     from optbench.report.console import make_console
     from optbench.report.show import render_show
 
-    make_console().print(render_show(parse_plan(expression), epochs, steps_per_epoch))
+    plan = parse_plan(expression)
+    if epochs is None:
+        epochs = fixed_epochs(plan) or 100
+    make_console().print(render_show(plan, epochs, steps_per_epoch))
 
 
 @app.command()

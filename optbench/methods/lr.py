@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from optbench.errors import BadInput
+from optbench.errors import BadInput, quoted
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,20 @@ def cosine(clock: Clock, base: float, *, low: float) -> float:
     return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * clock.fraction))
 
 
-def exponential(clock: Clock, base: float, *, gamma: float) -> float:
-    """[ANN] exponential decay per whole epoch: gamma ** floor(t)."""
-    return gamma ** math.floor(clock.t)
+def exponential(clock: Clock, base: float, *, low: float, up: float) -> float:
+    """[ANN] ``exp``, exponential decay between the bounds the paper's schedules share
+    (η_up = 0.1, η_low = 0.001, §4.1), in this reading:
+
+        η(t) = up · (low/up)^(t/T)        t, T in epochs (t fractional: one value per step)
+
+    so the LR falls smoothly ("attenuates the learning rate sequentially for each step and
+    provides a smooth curve", §3.2.2) from ``up`` at t = 0 to ``low`` at the end of the
+    span. The paper gives no decay rate; with its bounds and T = 100 epochs this is
+    0.1·0.955^t, and any other rate would either stop above η_low or pass below it.
+    ``up`` = 0 is the base LR; both bounds are absolute LRs, as in ``sigmoid``.
+    """
+    upper = _upper(up, base)
+    return upper * (low / upper) ** clock.fraction / base
 
 
 def staircase(clock: Clock, base: float, *, gamma: float, levels: int) -> float:
@@ -160,19 +171,24 @@ def repeated_sigmoid(
 
 
 def trapezoid(
-    clock: Clock, base: float, *, low: float, up: float, warm: float, cool: float
+    clock: Clock, base: float, *, start: float, low: float, up: float, warm: float, cool: float
 ) -> float:
-    """[ANN] ``trap``, trapezoid: a linear rise from ``low`` to ``up`` over the first
-    ``warm`` share of the span, ``up`` held, a linear fall to ``low`` over the last
-    ``cool`` share (both 0.1 by default; t in epochs):
+    """[ANN] ``trap``, the trapezoid "with 10%-epoch warmup" (Xing et al. 2018): a linear
+    warm-up from ``start`` to ``up`` over the first ``warm`` share of the span, ``up``
+    held, a linear fall to ``low`` over the last ``cool`` share (t in epochs):
 
-        η(t) = low + (up − low)·t/(wT)          for t < wT
-        η(t) = up                               for wT ≤ t ≤ (1 − c)T
-        η(t) = low + (up − low)·(T − t)/(cT)    for t > (1 − c)T
+        η(t) = start + (up − start)·t/(wT)     for t < wT
+        η(t) = up                              for wT ≤ t ≤ (1 − c)T
+        η(t) = low + (up − low)·(T − t)/(cT)   for t > (1 − c)T
+
+    [ANN] §4.1: "the initial learning rate of the warmup is set to 0.01" (``start``, as
+    ``warmup``'s), the bounds η_up = 0.1 (``up``; 0 = the base LR) and η_low = 0.001
+    (``low``, where the fall ends) are shared by the schedules, the warm-up is 10% of the
+    epochs. The cool-down's length is not given; 10% (``cool``) mirrors the warm-up.
     """
     upper, t, span = _upper(up, base), clock.t, clock.T
     if warm > 0.0 and t < warm * span:
-        eta = low + (upper - low) * t / (warm * span)
+        eta = start + (upper - start) * t / (warm * span)
     elif cool > 0.0 and t > (1.0 - cool) * span:
         eta = low + (upper - low) * (span - t) / (cool * span)
     else:
@@ -191,26 +207,34 @@ def polynomial(clock: Clock, base: float, *, power: float) -> float:
     return (1.0 - clock.fraction) ** power
 
 
+MAX_POINTS = 100  # piecewise: more levels than any schedule needs
+
+
 @functools.lru_cache(maxsize=64)
 def parse_points(text: str) -> tuple[tuple[float, float], ...]:
     """``piecewise``'s points, "share:factor,share:factor,...", e.g. "0.5:0.1,0.75:0.01".
 
     The plan language has scalar values only, so the list travels as one string. Shares
-    must increase strictly within (0, 1); factors must be positive.
+    must increase strictly within (0, 1); factors must be in (0, 1e6]; at most
+    ``MAX_POINTS`` points.
     """
+    shown = quoted(text)
+    items = text.split(",")
+    if len(items) > MAX_POINTS:
+        raise BadInput(f"piecewise points {shown}: {len(items):,} points, at most {MAX_POINTS}")
     points: list[tuple[float, float]] = []
-    for item in text.split(","):
+    for item in items:
         share, sep, factor = item.partition(":")
         try:
             point = (float(share), float(factor))
         except ValueError:
             point = None
         if not sep or point is None:
-            raise BadInput(f"piecewise points {text!r}: {item.strip()!r} is not share:factor")
-        if not 0.0 < point[0] < 1.0 or point[1] <= 0.0:
-            raise BadInput(f"piecewise points {text!r}: need 0 < share < 1 and factor > 0")
+            raise BadInput(f"piecewise points {shown}: {quoted(item.strip())} is not share:factor")
+        if not 0.0 < point[0] < 1.0 or not 0.0 < point[1] <= 1e6:
+            raise BadInput(f"piecewise points {shown}: need 0 < share < 1 and 0 < factor <= 1e6")
         if points and point[0] <= points[-1][0]:
-            raise BadInput(f"piecewise points {text!r}: shares must increase")
+            raise BadInput(f"piecewise points {shown}: shares must increase")
         points.append(point)
     return tuple(points)
 
@@ -236,17 +260,28 @@ def cosine_restarts(clock: Clock, base: float, *, T0: float, mult: float, low: f
 
         f = low + (1 − low)·(1 + cos(π·t_cur/T_i))/2      (low a share of the base LR)
 
-    as torch's ``CosineAnnealingWarmRestarts`` stepped with fractional epochs."""
+    as torch's ``CosineAnnealingWarmRestarts`` stepped with fractional epochs. O(1): the
+    period of epoch t is i = ⌊log(1 + t(mult − 1)/T0) / log(mult)⌋, which starts at
+    T0·(mult^i − 1)/(mult − 1) (torch's closed form), however short the periods."""
     if T0 <= 0.0 or mult < 1.0:
         raise BadInput(f"sgdr: need T0 > 0 and mult >= 1, got T0={T0!r}, mult={mult!r}")
     t = clock.t
     if mult == 1.0:
         t_cur, period = t - math.floor(t / T0) * T0, T0
-    else:  # a handful of periods at most: T_i grows geometrically
-        t_cur, period = t, T0
-        while t_cur >= period:
-            t_cur, period = t_cur - period, period * mult
-    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * t_cur / period))
+    else:
+        growth = math.log(mult)
+        i = math.floor(math.log1p(t * (mult - 1.0) / T0) / growth)
+        for _ in range(2):  # the logarithm may land one period off at a boundary
+            start = T0 * math.expm1(i * growth) / (mult - 1.0)
+            if start > t:
+                i -= 1
+            elif start + T0 * mult**i <= t:
+                i += 1
+            else:
+                break
+        start = T0 * math.expm1(i * growth) / (mult - 1.0)
+        t_cur, period = max(0.0, t - start), T0 * mult**i
+    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * min(t_cur / period, 1.0)))
 
 
 def cyclical(clock: Clock, base: float, *, low: float, period: float) -> float:
@@ -262,8 +297,9 @@ def cyclical(clock: Clock, base: float, *, low: float, period: float) -> float:
 def conflict(clock: Clock, base: float, *, k: int) -> float:
     """[MS] kRkD, the conflicting-LR experiment: every iteration, k raises of the LR by 1%
     and k decreases by 1%. After s steps the factor is ((1.01)^k·(0.99)^k)^s; the 2k
-    operations of one step are applied to a running float (O(k) per call), the result
-    raised to the power s. Net, each step multiplies the LR by 0.9999^k, a slow decay.
+    operations of one step are applied to a running float (O(k) per call, k <= 1000 by
+    the catalogue's range), the result raised to the power s. Net, each step multiplies
+    the LR by 0.9999^k, a slow decay.
 
     [MS] Table 4 reports +8% to +30% ms/batch for kRkD, because each method there set the
     optimizer's LR in turn. Here the cost is paid once per step on a Python float, and
@@ -275,6 +311,24 @@ def conflict(clock: Clock, base: float, *, k: int) -> float:
     for _ in range(k):
         per_step *= 0.99
     return per_step**clock.step
+
+
+def phase_decay(clock: Clock, base: float, *, gamma0: float) -> float:
+    """[PWA] Table 1d, the decayed LR that phase-wise averaging (``avg``) corresponds to,
+    eq. (6): within a phase of T epochs, the update of epoch t (t = 1 … T) is weighted by
+
+        λ_t / λ = (1 − γ^(T−t+1)) / (1 − γ^T),      γ = γ0^(80/T)  (γ0 = 0.9)
+
+    Reading: a phase is a stage (the entry is ``per_stage``: the clock restarts at every
+    stage, as λ_p does), T is the stage's epochs and t the 1-based epoch within it; the
+    factor is constant over an epoch (eq. 6 weights whole epochs' updates Δ_t), from 1 in
+    the first epoch down to (1 − γ)/(1 − γ^T) in the last (0.1 for T = 80).
+    """
+    span = max(1, round(clock.T))
+    log_gamma = 80.0 / span * math.log(gamma0)
+    t = min(span, math.floor(clock.t + 1e-9) + 1)
+    # 1 − γ^n as −expm1(n·ln γ): exact to rounding even when γ is within 1e-16 of 1
+    return math.expm1((span - t + 1) * log_gamma) / math.expm1(span * log_gamma)
 
 
 class PlateauFactor:

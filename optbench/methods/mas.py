@@ -1,11 +1,22 @@
 """MAS, mixing Adam and SGD in one update, and the three variants of [MIX].
 
 MAS is Landro, Gallo & La Grassa, "Mixing ADAM and SGD: a Combined Optimization Method"
-(2020); [MIX] (Kone, Zhu, Chan, EPFL, "Combining Optimization Methods") adds three
-variants. The update rules are transcribed from the authors' code (Landro's
-``AdamSGDWeighted`` in gitlab.com/nicolalandro/multi_optimizer, which [MIX]'s
-``MAS_variants.ipynb`` extends with ``transform`` = linear / correction / normalized /
-vector_combine), since the rules below are what was run in the papers.
+(2020): a weighted sum of an SGD step and an Adam step computed from the same gradient.
+[MIX] (Kone, Zhu, Chan, EPFL, "Combining Optimization Methods", §III.B and §IV.B) adds
+three variants and describes γ as "a outer-scalar ... with which we multiply the combined
+gradient", tried at 0.4, 0.6, 0.7 and 1 (its Figure 5) and set to 0.6. That is the reading
+here, for all four names:
+
+    Δ = γ · combine(u_s, u_a),      θ ← θ − Δ
+
+with u_s = lr·d_s SGD's step and u_a = lr·m̂/(√v̂ + ε) Adam's step, and ``combine`` the
+rule each name follows (``mixed_update``): MAS the weighted sum of [1] (``adam_w`` on
+Adam's step, 1 − ``adam_w`` on SGD's; Landro's equal weights, 0.5, by default), MASdc
+"update ... using Adam when both gradients have a negative scalar product and ... SGD when
+the scalar product is positive" (per tensor, a "layer"), MASvc "combining part of the Adam
+gradient with SGD gradient" ("half Adam/SGD": the first half of each tensor's rows by SGD,
+the rest by Adam), MASan the SGD step "normalized" with the norm of Adam's step at each
+layer (SGD's direction, Adam's length). The papers use one LR for both optimizers.
 """
 
 from __future__ import annotations
@@ -48,59 +59,54 @@ def sgd_direction(grad: Tensor, state: dict, momentum: float) -> Tensor:
 
 
 def mixed_update(
-    variant: str, d_s: Tensor, d_a: Tensor, lr: float, bc1: float, gamma: float
+    variant: str, u_s: Tensor, u_a: Tensor, gamma: float, adam_w: float = 0.5
 ) -> Tensor:
-    """The displacement Δ (θ ← θ − Δ) of one parameter tensor; λ_a = γ, λ_s = 1 − γ and
-    η_mix = λ_s·lr + λ_a·lr/bc1 (the two optimizers' step sizes, mixed):
+    """The displacement Δ (θ ← θ − Δ) of one parameter tensor from SGD's step ``u_s`` and
+    Adam's step ``u_a`` (both already times the LR), with γ the outer scale [MIX]:
 
-    - ``mas``: Δ = η_mix·(λ_s·d_s + λ_a·d_a).
-    - ``direction_correction``: Δ = η_mix·λ_s·d_s when ⟨d_s, d_a⟩ > 0 (the two agree over
-      the tensor), else Δ = η_mix·λ_a·d_a: SGD's direction while Adam confirms it, Adam's
-      direction otherwise.
+    - ``mas``: Δ = γ·((1 − w)·u_s + w·u_a), w = ``adam_w``.
+    - ``direction_correction``: Δ = γ·u_s when ⟨u_s, u_a⟩ > 0 (the two agree over the
+      tensor), else Δ = γ·u_a.
     - ``vector_combination``: the tensor split along its first dimension; its first ⌊n/2⌋
-      rows move by SGD, the others by Adam: Δ = η_mix/2·(λ_s·d_s[:n/2] ⊕ λ_a·d_a[n/2:]).
-      (A 0-dimensional tensor counts as one row, which goes to Adam.)
-    - ``adam_normalization``: SGD's direction with Adam's length,
-      Δ = λ_s·lr·λ_a·‖d_a‖·d_s/‖d_s‖ (Δ = 0 when d_s = 0).
+      rows move by SGD, the others by Adam: Δ = γ·(u_s[:n/2] ⊕ u_a[n/2:]). (A
+      0-dimensional tensor counts as one row, which goes to Adam.)
+    - ``adam_normalization``: SGD's direction with the length of Adam's step,
+      Δ = γ·‖u_a‖·u_s/‖u_s‖ (Δ = 0 when u_s = 0).
     """
-    lam_a, lam_s = gamma, 1.0 - gamma
-    mixed_lr = lam_s * lr + lam_a * lr / bc1
     if variant == "mas":
-        return mixed_lr * (lam_s * d_s + lam_a * d_a)
+        return gamma * ((1.0 - adam_w) * u_s + adam_w * u_a)
     if variant == "direction_correction":  # torch.where: no host sync per tensor
-        agree = torch.sum(d_s * d_a) > 0
-        return torch.where(agree, mixed_lr * lam_s * d_s, mixed_lr * lam_a * d_a)
+        agree = torch.sum(u_s * u_a) > 0
+        return gamma * torch.where(agree, u_s, u_a)
     if variant == "vector_combination":
-        rows_s, rows_a = d_s.reshape(d_s.shape or (1,)), d_a.reshape(d_a.shape or (1,))
+        rows_s, rows_a = u_s.reshape(u_s.shape or (1,)), u_a.reshape(u_a.shape or (1,))
         half = rows_s.shape[0] // 2
-        combined = torch.cat([lam_s * rows_s[:half], lam_a * rows_a[half:]])
-        return (0.5 * mixed_lr * combined).reshape(d_s.shape)
+        return (gamma * torch.cat([rows_s[:half], rows_a[half:]])).reshape(u_s.shape)
     if variant == "adam_normalization":
-        norm_s = torch.linalg.vector_norm(d_s)
+        norm_s = torch.linalg.vector_norm(u_s)
         moving = norm_s > 0
         ratio = torch.where(
-            moving, torch.linalg.vector_norm(d_a) / torch.where(moving, norm_s, 1), 0
+            moving, torch.linalg.vector_norm(u_a) / torch.where(moving, norm_s, 1), 0
         )
-        return (lam_s * lr * lam_a) * ratio * d_s
+        return gamma * ratio * u_s
     raise ValueError(f"Invalid variant: {variant!r}; one of {', '.join(VARIANTS)}")
 
 
 class MAS(Optimizer):
     r"""Mixing Adam and SGD (MAS) and [MIX]'s variants, per parameter tensor.
 
-    Each step computes both optimizers' directions from the same gradient g (with L2
-    weight decay g + wd·θ, as both reference implementations do):
+    Each step computes both optimizers' steps from the same gradient g (with L2 weight
+    decay g + wd·θ in both):
 
-        d_s = g, or the momentum buffer b ← μb + g                 (SGD)
+        u_s = lr·d_s,  d_s = g, or the momentum buffer b ← μb + g       (SGD)
         m ← β1·m + (1−β1)·g,  v ← β2·v + (1−β2)·g²
-        d_a = m / (√v/√(1−β2^t) + ε),  bc1 = 1 − β1^t             (Adam)
-        θ ← θ − Δ(variant, d_s, d_a)                               (see ``mixed_update``)
+        u_a = lr/(1−β1^t) · m / (√v/√(1−β2^t) + ε)                       (Adam, as torch)
+        θ ← θ − γ·combine(u_s, u_a)                  (``variant``, see ``mixed_update``)
 
-    with λ_a = ``gamma`` (the weight of Adam) and λ_s = 1 − γ. [MIX] runs γ = 0.6
-    (``adam_w = 0.6, sgd_w = 0.4``), momentum 0 and lr 1e-3 for all four; Landro's MAS
-    uses 0.5/0.5 — pass ``gamma=0.5`` for it. The papers use one LR for both optimizers.
-    Unlike [MIX]'s notebook, ``vector_combination`` does not zero half of the stored
-    gradient or momentum buffer in place: only the displacement is split.
+    ``gamma`` is [MIX]'s outer scale γ (0.6; Figure 5 tries 0.4, 0.6, 0.7, 1) and
+    ``adam_w`` the weight of Adam's step in MAS's sum (0.5, Landro's equal weights; the
+    variants do not use it). With γ = 1 and ``adam_w`` = 1, MAS is Adam; with
+    ``adam_w`` = 0 it is SGD (with momentum μ).
     """
 
     def __init__(
@@ -113,11 +119,14 @@ class MAS(Optimizer):
         eps: float = 1e-8,
         momentum: float = 0.0,
         weight_decay: float = 0.0,
+        adam_w: float = 0.5,
     ) -> None:
         if not lr >= 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= gamma <= 1.0:
-            raise ValueError(f"Invalid gamma (the weight of Adam, in [0, 1]): {gamma}")
+        if not gamma > 0.0:
+            raise ValueError(f"Invalid gamma (the outer scale of the update, > 0): {gamma}")
+        if not 0.0 <= adam_w <= 1.0:
+            raise ValueError(f"Invalid adam_w (the weight of Adam's step, in [0, 1]): {adam_w}")
         if variant not in VARIANTS:
             raise ValueError(f"Invalid variant: {variant!r}; one of {', '.join(VARIANTS)}")
         if not 0.0 <= betas[0] < 1.0:
@@ -131,7 +140,7 @@ class MAS(Optimizer):
         if not weight_decay >= 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         defaults = dict(lr=lr, gamma=gamma, variant=variant, betas=tuple(betas), eps=eps,
-                        momentum=momentum, weight_decay=weight_decay)  # fmt: skip
+                        momentum=momentum, weight_decay=weight_decay, adam_w=adam_w)  # fmt: skip
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -142,6 +151,7 @@ class MAS(Optimizer):
                 loss = closure()
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
+            lr = group["lr"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -152,6 +162,7 @@ class MAS(Optimizer):
                     grad = grad.add(p, alpha=group["weight_decay"])
                 state = self.state[p]
                 d_a, bc1 = adam_direction(grad, state, beta1, beta2, group["eps"])
-                d_s = sgd_direction(grad, state, group["momentum"])
-                p.sub_(mixed_update(group["variant"], d_s, d_a, group["lr"], bc1, group["gamma"]))
+                u_s = lr * sgd_direction(grad, state, group["momentum"])
+                u_a = (lr / bc1) * d_a
+                p.sub_(mixed_update(group["variant"], u_s, u_a, group["gamma"], group["adam_w"]))
         return loss

@@ -17,7 +17,11 @@ The canonical text:
 - then the length (``:80`` or ``:25%``), then the end condition (``:plateau(patience=3)``).
 
 This module also holds what the parser and the plan file share about the catalogue:
-aliases, argument checks and the canonical orders.
+aliases, argument checks and the canonical orders. An argument is checked three times
+over, each check as soon as what it needs is known: its type and range (``check_value``)
+where it is written, the relations among the arguments written together
+(``check_relations``), and, once ``resolve`` has filled every argument in, the relations
+among all of them and with the stage's base LR (``check_plan``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,16 @@ from dataclasses import replace
 from decimal import Decimal
 from types import MappingProxyType
 
-from optbench.errors import BadInput, closest, did_you_mean
-from optbench.methods.registry import REGISTRY, STAGE_ENDS, MethodSpec, canonical_rank
+from optbench.errors import BadInput, PlanSyntaxError, closest, did_you_mean, quoted
+from optbench.methods.registry import (
+    REGISTRY,
+    STAGE_ENDS,
+    Format,
+    Kind,
+    MethodSpec,
+    Range,
+    canonical_rank,
+)
 from optbench.plan.model import Call, Length, Plan, Stage, Value
 
 # Paper spellings [ANN] accepted on input and never printed, besides each catalogue
@@ -74,7 +86,7 @@ def method_specs(name: str) -> tuple[MethodSpec, ...]:
     specs = tuple(s for s in (REGISTRY.get(name), STAGE_ENDS.get(name)) if s is not None)
     if not specs:
         known = [*REGISTRY, *STAGE_ENDS]
-        raise BadInput(f"unknown method {name!r}{did_you_mean(name, known)}")
+        raise BadInput(f"unknown method {quoted(name)}{did_you_mean(name, known)}")
     return specs
 
 
@@ -99,11 +111,12 @@ def unknown_argument(spec: MethodSpec, key: str, *others: MethodSpec) -> str:
     takes = ", ".join(spec.defaults) or "no arguments"
     for other in others:
         takes += f"; as an end condition {', '.join(other.defaults) or 'nothing'}"
-    return f"unknown argument {key!r} for {spec.name}{hint} ({spec.name} takes {takes})"
+    return f"unknown argument {quoted(key)} for {spec.name}{hint} ({spec.name} takes {takes})"
 
 
 def coerce_value(spec: MethodSpec, key: str, value: Value, *, shown: str | None = None) -> Value:
-    """``value`` as argument ``key`` of ``spec`` takes it, judged by the type of its default.
+    """``value`` as argument ``key`` of ``spec`` takes it, judged by the type of its
+    default, and checked against the argument's range (``check_value``).
 
     A bool default takes only true/false, an int default only whole numbers, a float
     default any number (an int becomes a float, so ``lr=1`` and ``lr=1.0`` are one plan),
@@ -111,6 +124,9 @@ def coerce_value(spec: MethodSpec, key: str, value: Value, *, shown: str | None 
     """
     default = spec.defaults[key]
     number = isinstance(value, int | float) and not isinstance(value, bool)
+    if shown is None:
+        shown = format_value(value) if isinstance(value, Value) else repr(value)
+    shown = quoted(shown, quote=False)
     if isinstance(default, bool):
         ok, want = isinstance(value, bool), "true or false"
     elif isinstance(default, int):
@@ -121,27 +137,108 @@ def coerce_value(spec: MethodSpec, key: str, value: Value, *, shown: str | None 
             try:
                 value = float(value)
             except OverflowError:
-                ok = False
+                raise BadInput(
+                    f"argument {key!r} of {spec.name} must be {spec.ranges[key]}, not {shown}"
+                ) from None
     else:
         ok, want = isinstance(value, str), "a name or a quoted string"
     if not ok:
-        if shown is None:
-            shown = format_value(value) if isinstance(value, Value) else repr(value)
         raise BadInput(f"argument {key!r} of {spec.name} takes {want}, not {shown}")
+    check_value(spec, key, value, shown=shown)
     return value
+
+
+def check_value(spec: MethodSpec, key: str, value: Value, *, shown: str | None = None) -> None:
+    """``BadInput`` naming the value and the valid range when ``value`` (of the right type)
+    is outside what argument ``key`` of ``spec`` accepts (``MethodSpec.ranges``)."""
+    accepts = spec.ranges.get(key)
+    shown = shown or format_value(value)
+    if isinstance(accepts, Range) and value not in accepts:
+        raise BadInput(f"argument {key!r} of {spec.name} must be {accepts}, not {shown}")
+    if isinstance(accepts, Format) and isinstance(value, str):
+        try:
+            accepts.check(value)
+        except BadInput as error:
+            raise BadInput(f"argument {key!r} of {spec.name}: {error}") from None
+
+
+def _shown_args(args: Mapping[str, Value], keys: Iterable[str]) -> str:
+    return ", ".join(f"{k}={format_value(args[k])}" for k in keys)
+
+
+def check_relations(spec: MethodSpec, args: Mapping[str, Value]) -> None:
+    """``BadInput`` when arguments of one call break a relation of ``spec`` (its ``rules``,
+    and ``below_upper`` against a nonzero ``up``). Only relations whose arguments are all
+    in ``args`` are checked: pass the written ones while parsing, every one once resolved.
+    """
+    for rule in spec.rules:
+        if all(k in args for k in rule.args) and not rule.holds(*(args[k] for k in rule.args)):
+            raise BadInput(f"{spec.name} needs {rule.text}; got {_shown_args(args, rule.args)}")
+    up = args.get("up")
+    if isinstance(up, float) and up > 0.0:
+        for key in spec.below_upper:
+            if key in args and not args[key] < up:
+                raise BadInput(
+                    f"{spec.name}'s {key} ({format_value(args[key])}) must be below its upper "
+                    f"bound up={format_value(up)}"
+                )
+
+
+def check_call(call: Call, stage: Stage, *, end: bool = False) -> None:
+    """The relations of one resolved call (every argument filled in) of ``stage``: its
+    own (``check_relations``), and for an LR method its absolute bounds (``below_upper``)
+    below its upper bound, which is the base LR of each GE method of the stage when the
+    method's ``up`` is 0 or it has none. ``end=True`` for the stage's end condition."""
+    spec = (STAGE_ENDS if end else REGISTRY)[call.name]
+    args = call.kwargs
+    check_relations(spec, args)
+    if not spec.below_upper or args.get("up"):
+        return
+    for ge in (c for c in stage.calls if REGISTRY[c.name].kind is Kind.GE):
+        base = ge.kwargs.get("lr")
+        for key in spec.below_upper:
+            if isinstance(base, float) and not args[key] < base:
+                raise BadInput(
+                    f"{spec.name}'s {key} ({format_value(args[key])}) must be below its upper "
+                    f"bound, the base LR {format_value(base)} of {ge.name}; lower the {key} or "
+                    f"give {spec.name} its own up"
+                    if "up" in spec.defaults
+                    else f"{spec.name}'s {key} ({format_value(args[key])}) must be below the base "
+                    f"LR {format_value(base)} of {ge.name}"
+                )
+
+
+def check_plan(plan: Plan) -> None:
+    """``check_call`` for every call and end condition of a resolved plan; ``BadInput``,
+    or, when the plan has its source, a ``PlanSyntaxError`` marking the offending call."""
+    for stage in plan.stages:
+        calls = [(c, False) for c in stage.calls]
+        calls += [(stage.until, True)] if stage.until is not None else []
+        for call, end in calls:
+            try:
+                check_call(call, stage, end=end)
+            except BadInput as error:
+                if not plan.source or call.span == (0, 0):
+                    raise
+                display = re.sub(r"\s", " ", plan.source)
+                raise PlanSyntaxError(str(error), source=display, span=call.span) from None
 
 
 def check_defaults(
     defaults: Mapping[str, Mapping[str, Value]],
 ) -> dict[str, dict[str, Value]]:
     """Per-method default arguments (a plan file's ``defaults``), checked against the
-    catalogue: names resolved through aliases, values coerced. ``BadInput`` if wrong."""
+    catalogue: names resolved through aliases, values coerced and range-checked, the
+    relations among the arguments given together checked. ``BadInput`` if wrong."""
     checked: dict[str, dict[str, Value]] = {}
     try:
         for name, args in defaults.items():
             table = checked.setdefault(method_specs(name)[0].name, {})
             for key, value in args.items():
                 table[key] = check_default(name, key, value)
+        for name, table in checked.items():
+            for spec in method_specs(name):
+                check_relations(spec, {k: v for k, v in table.items() if k in spec.defaults})
     except BadInput as error:
         raise BadInput(f"in the defaults: {error}") from None
     return checked
@@ -248,7 +345,9 @@ def resolve(plan: Plan, defaults: Mapping[str, Mapping[str, Value]] = _NO_DEFAUL
 
     Precedence, lowest first: the catalogue's defaults, ``defaults`` (per-method
     arguments from a plan file; checked here, ``BadInput`` on an unknown name or argument
-    or a value of the wrong type), the arguments written in the call.
+    or a value of the wrong type or out of range), the arguments written in the call.
+    The result is checked as a whole (``check_plan``): a relation that only the merged
+    arguments break (``rep(low=0.2)`` in a stage whose base LR is 0.1) is an error here.
     """
     table = check_defaults(defaults)
     stages = tuple(
@@ -259,4 +358,6 @@ def resolve(plan: Plan, defaults: Mapping[str, Mapping[str, Value]] = _NO_DEFAUL
         )
         for stage in plan.stages
     )
-    return replace(plan, stages=stages)
+    resolved = replace(plan, stages=stages)
+    check_plan(resolved)
+    return resolved

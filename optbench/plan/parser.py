@@ -6,20 +6,30 @@ Grammar (SPEC §2), in the style of pypa/packaging's ``_parser.py``::
     stage   = body (':' suffix)*          # at most one length and one end condition
     body    = '(' terms ')' | terms
     terms   = term ('+' term)*
-    term    = NAME ['(' args ')'] ['[' selector ']']
-    args    = [arg (',' arg)*]
+    term    = NAME ['(' args ')'] ['[' groups ']']
+    args    = [first (',' arg)*]
+    first   = arg | value                  # one value alone: the first declared argument
     arg     = NAME '=' value
     value   = NUMBER | NAME | STRING      # the NAMEs true and false are booleans
+    groups  = SELECTOR (',' SELECTOR)*     # parameter names or globs, e.g. fc2.*,output.*
     suffix  = INT                          # epochs, e.g. :80
             | NUMBER '%'                   # share of the plan's epochs, e.g. :25%
             | NAME ['(' args ')']          # an end condition, e.g. :plateau(patience=3)
 
 A call's ``(`` must follow its name directly (``SGD(lr=0.1)``); elsewhere whitespace is
-free. Names and arguments are checked against the catalogue while parsing, and every
-error is a ``PlanSyntaxError`` (or ``UnknownName``) marking the offending span. The plan
-comes back in canonical order (calls by ``canonical_rank``, arguments in the order of the
-method's defaults), so ``d+Adam`` and ``Adam+d`` parse to equal plans. Paper spellings
-are aliases (``str`` = ``step``; ``sig+`` = ``warmup+sig``; ``str+`` = ``warmup+step``).
+free. The first argument may be given without its name: it binds to the method's first
+declared argument (``kRkD(5)`` is ``kRkD(k=5)``, ``SGD(0.1)`` is ``SGD(lr=0.1)``). Names,
+arguments and their ranges are checked against the catalogue while parsing, and so are
+the relations among the arguments written in one call; every error is a
+``PlanSyntaxError`` (or ``UnknownName``) marking the offending span. The plan comes back
+in canonical order (calls by ``canonical_rank``, arguments in the order of the method's
+defaults, the globs of a parameter group sorted), so ``d+Adam`` and ``Adam+d`` parse to
+equal plans; ``Plan.source`` keeps the text as written. Paper spellings are aliases
+(``str`` = ``step``; ``sig+`` = ``warmup+sig``; ``str+`` = ``warmup+step``).
+
+Bounded input: a number of more than ``MAX_NUMBER_CHARS`` characters, a stage longer than
+``MAX_EPOCHS`` epochs and a plan of more than ``MAX_STAGES`` stages are errors, so that
+every plan that parses is laid out and drawn in bounded time.
 """
 
 from __future__ import annotations
@@ -28,10 +38,11 @@ import math
 import re
 from fractions import Fraction
 
-from optbench.errors import BadInput, UnknownName
+from optbench.errors import BadInput, UnknownName, quoted
 from optbench.methods.registry import REGISTRY, STAGE_ENDS, Kind, MethodSpec
 from optbench.plan.canonical import (
     alias_target,
+    check_relations,
     coerce_value,
     format_call,
     format_value,
@@ -40,10 +51,15 @@ from optbench.plan.canonical import (
     sort_calls,
     unknown_argument,
 )
-from optbench.plan.model import Call, Length, Plan, Stage, Value
-from optbench.plan.tokenizer import Tokenizer
+from optbench.plan.model import MAX_EPOCHS, MAX_STAGES, Call, Length, Plan, Stage, Value
+from optbench.plan.tokenizer import Token, Tokenizer
 
 _INT = re.compile(r"-?\d+")
+# The longest number a plan may write: more digits than any float holds, and far fewer
+# than the 4,300 beyond which Python refuses to read an int.
+MAX_NUMBER_CHARS = 64
+# The smallest share of a plan's epochs a stage may take (of MAX_EPOCHS, 1 epoch).
+MIN_PERCENT = Fraction(1, 1000)
 
 
 def parse_plan(text: str) -> Plan:
@@ -61,13 +77,17 @@ def parse_plan(text: str) -> Plan:
 def _parse_plan(tokens: Tokenizer) -> Plan:
     """plan = stage ('|' stage)* END"""
     stages = [_parse_stage(tokens)]
-    while tokens.consume("BAR"):
+    while bar := tokens.consume("BAR"):
+        if len(stages) == MAX_STAGES:
+            tokens.raise_syntax_error(f"a plan has at most {MAX_STAGES:,} stages", span=bar.span)
         stages.append(_parse_stage(tokens))
     if not tokens.at_end():
         if tokens.check("RIGHT_PAREN"):
             tokens.raise_syntax_error("unexpected ')'")
         text, _ = tokens.upcoming()
-        tokens.raise_syntax_error(f"unexpected {text!r}; join methods with '+' and stages with '|'")
+        tokens.raise_syntax_error(
+            f"unexpected {quoted(text)}; join methods with '+' and stages with '|'"
+        )
     return Plan(tuple(stages), source=tokens.source)
 
 
@@ -105,7 +125,7 @@ def _parse_body(tokens: Tokenizer) -> list[Call]:
         tokens.raise_syntax_error("a stage's length or end condition goes after its ')'")
     text, _ = tokens.upcoming()
     tokens.raise_syntax_error(
-        f"unexpected {text!r}; join methods with '+' and close the stage with ')'"
+        f"unexpected {quoted(text)}; join methods with '+' and close the stage with ')'"
     )
 
 
@@ -150,40 +170,63 @@ def _parse_term(tokens: Tokenizer) -> tuple[Call, str]:
 
 
 def _parse_selector(tokens: Tokenizer, spec: MethodSpec) -> str:
-    """'[' selector ']'   -- selector = a module name or glob, e.g. hidden, features.*"""
+    """'[' groups ']'   -- groups = SELECTOR (',' SELECTOR)*
+
+    Each SELECTOR is ``hidden``, ``output``, a parameter name or an fnmatch glob over
+    parameter names (``features.*``); a list selects the union, as in [MIX]'s
+    ``SGD[fc2.*,output.*]``. The group comes back as its canonical text: the selectors
+    sorted and joined with ',' (``selectors`` splits it again).
+    """
     opener = tokens.expect("LEFT_BRACKET", "expected '['")
-    selector = tokens.consume("SELECTOR")
-    if selector is None:
-        tokens.raise_syntax_error(
-            "expected a parameter group selector, such as hidden or features.*"
-        )
+    selectors: dict[str, Token] = {}
+    while True:
+        selector = tokens.consume("SELECTOR")
+        if selector is None:
+            tokens.raise_syntax_error(
+                "expected a parameter group selector, such as hidden or features.*"
+            )
+        if selector.text in selectors:
+            tokens.raise_syntax_error(
+                f"the selector {selector.text} is given twice in this group", span=selector.span
+            )
+        selectors[selector.text] = selector
+        if not tokens.consume("COMMA"):
+            break
     closer = tokens.consume("RIGHT_BRACKET")
     if closer is None:
         if tokens.at_end() or tokens.check("BAR"):
             tokens.raise_syntax_error(
                 "expected ']' to close the parameter group opened here", span=opener.span
             )
-        tokens.raise_syntax_error("expected ']' after the parameter group selector")
+        tokens.raise_syntax_error("expected ',' or ']' after a parameter group selector")
     if spec.kind is not Kind.GE:
         tokens.raise_syntax_error(
             f"only GE methods take a parameter group, not {spec.name!r} ({spec.kind.value})",
             span=(opener.span[0], closer.span[1]),
         )
-    return selector.text
+    return ",".join(sorted(selectors))
 
 
 def _parse_args(tokens: Tokenizer, spec: MethodSpec) -> tuple[tuple[str, Value], ...]:
-    """'(' args ')'   -- args = [arg (',' arg)*]"""
+    """'(' args ')'   -- args = [first (',' arg)*]
+
+    The relations among the arguments written here are checked (``check_relations``);
+    those that involve an argument left to its default are checked by ``resolve``.
+    """
     opener = tokens.expect("LEFT_PAREN", "expected '('")
     given: dict[str, Value] = {}
     if tokens.consume("RIGHT_PAREN"):
         return ()
     while True:
-        key, value = _parse_arg(tokens, spec, given)
+        key, value = _parse_arg(tokens, spec, given, first=not given)
         given[key] = value
         if tokens.consume("COMMA"):
             continue
-        if tokens.consume("RIGHT_PAREN"):
+        if closer := tokens.consume("RIGHT_PAREN"):
+            try:
+                check_relations(spec, given)
+            except BadInput as error:
+                tokens.raise_syntax_error(str(error), span=(opener.span[0], closer.span[1]))
             return sort_args(spec, given.items())
         if tokens.at_end() or tokens.check("BAR"):
             tokens.raise_syntax_error(
@@ -192,22 +235,46 @@ def _parse_args(tokens: Tokenizer, spec: MethodSpec) -> tuple[tuple[str, Value],
         tokens.raise_syntax_error("expected ',' or ')' after an argument")
 
 
-def _parse_arg(tokens: Tokenizer, spec: MethodSpec, given: dict[str, Value]) -> tuple[str, Value]:
-    """arg = NAME '=' value"""
+def _parse_arg(
+    tokens: Tokenizer, spec: MethodSpec, given: dict[str, Value], *, first: bool
+) -> tuple[str, Value]:
+    """first = arg | value;  arg = NAME '=' value
+
+    A value without a name is allowed first only, and binds to the method's first
+    declared argument (``kRkD(5)``); ``SGD(lr)`` is still a missing '='.
+    """
+    start = tokens.position
     key_token = tokens.consume("NAME")
-    if key_token is None:
-        if not spec.defaults:
-            tokens.raise_syntax_error(f"{spec.name} takes no arguments")
-        key, value = next(iter(spec.defaults.items()))
-        tokens.raise_syntax_error(
-            f"expected an argument name, as in {spec.name}({key}={format_value(value)})"
-        )
+    if key_token is None or (
+        first and key_token.text not in spec.defaults and not tokens.check("EQUALS")
+    ):
+        tokens.position = start
+        return _parse_positional(tokens, spec, first=first)
     key = key_token.text
     if key not in spec.defaults:
         tokens.raise_syntax_error(unknown_argument(spec, key), span=key_token.span)
     if key in given:
         tokens.raise_syntax_error(f"argument {key!r} is given twice", span=key_token.span)
     tokens.expect("EQUALS", f"expected '=' after {key!r}")
+    return _checked_value(tokens, spec, key)
+
+
+def _parse_positional(tokens: Tokenizer, spec: MethodSpec, *, first: bool) -> tuple[str, Value]:
+    """value   -- the first argument without its name: the first declared argument"""
+    if not spec.defaults:
+        tokens.raise_syntax_error(f"{spec.name} takes no arguments")
+    key, default = next(iter(spec.defaults.items()))
+    example = f"expected an argument name, as in {spec.name}({key}={format_value(default)})"
+    a_value = any(tokens.check(name) for name in ("NUMBER", "NAME", "STRING"))
+    if not a_value:
+        tokens.raise_syntax_error(example)
+    if not first:
+        tokens.raise_syntax_error(f"{example}; only the first argument may go without its name")
+    return _checked_value(tokens, spec, key)
+
+
+def _checked_value(tokens: Tokenizer, spec: MethodSpec, key: str) -> tuple[str, Value]:
+    """The value of argument ``key``, coerced and range-checked (``coerce_value``)."""
     value, text, span = _parse_value(tokens, key)
     try:
         return key, coerce_value(spec, key, value, shown=text)
@@ -231,6 +298,7 @@ def _parse_value(tokens: Tokenizer, key: str) -> tuple[Value, str, tuple[int, in
 
 
 def _number(tokens: Tokenizer, text: str, span: tuple[int, int]) -> int | float:
+    _check_length(tokens, text, span)
     if _INT.fullmatch(text):
         return int(text)
     value = float(text)
@@ -239,19 +307,30 @@ def _number(tokens: Tokenizer, text: str, span: tuple[int, int]) -> int | float:
     return value
 
 
+def _check_length(tokens: Tokenizer, text: str, span: tuple[int, int]) -> None:
+    if len(text) > MAX_NUMBER_CHARS:
+        tokens.raise_syntax_error(
+            f"this number has {len(text):,} characters; a plan's numbers have at most "
+            f"{MAX_NUMBER_CHARS}",
+            span=span,
+        )
+
+
 def _parse_suffix(tokens: Tokenizer) -> tuple[Length | Call, tuple[int, int]]:
     """suffix = INT | NUMBER '%' | NAME ['(' args ')']
 
     Returns the length or the end condition, and its span.
     """
     if number := tokens.consume("NUMBER"):
+        _check_length(tokens, number.text, number.span)
         if percent := tokens.consume("PERCENT", adjacent=True):
             span = (number.span[0], percent.span[1])
             percentage = Fraction(number.text)
             share = float(percentage / 100)
-            if not 0 < percentage <= 100 or share == 0:
+            if not MIN_PERCENT <= percentage <= 100:
                 tokens.raise_syntax_error(
-                    "a stage's share must be more than 0% and at most 100%", span=span
+                    f"a stage's share must be at least {float(MIN_PERCENT)}% and at most 100%",
+                    span=span,
                 )
             return Length(share=share), span
         if not _INT.fullmatch(number.text):
@@ -261,6 +340,10 @@ def _parse_suffix(tokens: Tokenizer) -> tuple[Length | Call, tuple[int, int]]:
             )
         if int(number.text) < 1:
             tokens.raise_syntax_error("a stage length must be at least 1 epoch", span=number.span)
+        if int(number.text) > MAX_EPOCHS:
+            tokens.raise_syntax_error(
+                f"a stage length must be at most {MAX_EPOCHS:,} epochs", span=number.span
+            )
         return Length(epochs=int(number.text)), number.span
     if name_token := tokens.consume("NAME"):
         return _parse_end(tokens, name_token.text, name_token.span)

@@ -16,13 +16,17 @@
 
 Every error is a ``PlanFileError`` naming the file, the line and the key; a bad plan
 expression adds the expression with a caret under the fault. The file is read with
-``yaml.compose`` so every value keeps its line. Task names are checked by the caller.
+``yaml.compose`` so every value keeps its line. Task names are checked against the task
+catalogue, method arguments against the method catalogue's ranges, and every plan
+against the file's ``epochs`` (``stage_epochs``); ``PlanFile.check_epochs`` does the same
+for an ``--epochs`` given on the command line. Sizes are bounded (``LIMITS``, nesting
+``MAX_DEPTH``, numbers of at most 64 characters), so that no file makes optbench hang.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -31,22 +35,29 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from optbench.errors import BadInput, PlanFileError, PlanSyntaxError, closest
+from optbench.errors import BadInput, PlanFileError, closest, did_you_mean, quoted
 from optbench.plan.canonical import (
     check_default,
     check_defaults,
+    check_relations,
     format_plan,
     method_specs,
     resolve,
     unknown_argument,
 )
-from optbench.plan.model import Plan, Value
-from optbench.plan.parser import parse_plan
+from optbench.plan.model import MAX_EPOCHS, Plan, Value
+from optbench.plan.parser import MAX_NUMBER_CHARS, parse_plan
+from optbench.plan.timeline import stage_epochs
 
 KEYS = ("experiment", "tasks", "epochs", "batch_size", "seeds", "defaults", "plans")
 REQUIRED = ("experiment", "tasks", "plans")
+# The whole numbers a file (or the command line, which overrides it) may give: far more
+# than any experiment of the papers, far less than what would take a day to list.
+LIMITS = MappingProxyType({"epochs": MAX_EPOCHS, "batch_size": 10_000_000, "seeds": 10_000})
+MAX_DEPTH = 20  # YAML nesting; a plan file needs 3
 # YAML 1.1 reads 1e-6 (no dot) as a string; a plan would read it as a number.
 _NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMERIC_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 _STR = "tag:yaml.org,2002:str"
 
 
@@ -58,12 +69,57 @@ class PlanFile:
     batch_size: int
     seeds: int
     defaults: Mapping[str, Mapping[str, Value]]  # method -> argument -> value, checked
-    plans: tuple[Plan, ...]  # parsed, not resolved: ``resolve(plan, defaults)`` for that
+    # Parsed, not resolved (``resolve(plan, defaults)`` for that); ``plan.label`` is the
+    # plan as the file writes it, ``plan.source`` exactly as written.
+    plans: tuple[Plan, ...]
     path: Path
+    lines: tuple[int, ...] = ()  # the line of each plan in the file
+
+    def check_epochs(self, epochs: int) -> None:
+        """``PlanFileError`` naming the file and the plan's line when a plan cannot be
+        trained for ``epochs`` epochs (``--epochs``): the limits, and ``stage_epochs``'s
+        rules (a plan whose every stage has a length trains for their sum only)."""
+        if not 1 <= epochs <= LIMITS["epochs"]:
+            raise PlanFileError(
+                str(self.path), f"--epochs must be in [1, {LIMITS['epochs']:,}], not {epochs:,}"
+            )
+        for plan, line in zip(self.plans, self.lines or (None,) * len(self.plans), strict=True):
+            try:
+                stage_epochs(resolve(plan, self.defaults), epochs)
+            except BadInput as error:
+                raise PlanFileError(
+                    str(self.path), f"{plan.label}: {error}", key="plans", line=line
+                ) from None
 
 
-def load_plan_file(path: str | Path) -> PlanFile:
-    """Read and check a plan file; ``PlanFileError`` (file, line, key) if anything is wrong."""
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to nest deeper than ``MAX_DEPTH`` (composing nodes
+    recurses, so a file of 1,000 '[' would end in a RecursionError)."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise _TooDeep(mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+def load_plan_file(path: str | Path, tasks: Iterable[str] | None = None) -> PlanFile:
+    """Read and check a plan file; ``PlanFileError`` (file, line, key) if anything is wrong.
+
+    ``tasks`` are the task names the file may use (``optbench tasks``'s catalogue by
+    default); an unknown one is an error at its line, with the closest names.
+    """
     path = Path(path)
     name = str(path)
     try:
@@ -75,15 +131,26 @@ def load_plan_file(path: str | Path) -> PlanFile:
     except OSError as error:
         raise PlanFileError(name, f"cannot read the file: {error.strerror}") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_Loader)
+    except _TooDeep as error:
+        message = f"invalid YAML: nested more than {MAX_DEPTH} levels deep"
+        raise PlanFileError(name, message, line=error.line) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else None
         problem = error.problem or error.context or "cannot be read"
         raise PlanFileError(name, f"invalid YAML: {problem}", line=line) from None
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow
+        line = text.count("\n", 0, error.position) + 1
+        message = f"invalid YAML: character #x{error.character:04x} is not allowed in YAML"
+        raise PlanFileError(name, message, line=line) from None
     except yaml.YAMLError as error:
-        raise PlanFileError(name, f"invalid YAML: {error}") from None
-    return _Reader(name).plan_file(root, path)
+        raise PlanFileError(name, f"invalid YAML: {' '.join(str(error).split())}") from None
+    if tasks is None:
+        from optbench.tasks.registry import TASKS
+
+        tasks = TASKS
+    return _Reader(name, tuple(tasks)).plan_file(root, path)
 
 
 def _line(node: Node) -> int:
@@ -97,14 +164,17 @@ def _describe(node: Node) -> str:
         return "a mapping"
     if node.tag == "tag:yaml.org,2002:null":
         return "nothing"
-    return repr(node.value) if node.tag == _STR else node.value
+    if node.tag == _STR:
+        return quoted(node.value)
+    return node.value if len(node.value) <= 40 else quoted(node.value)
 
 
 class _Reader:
     """Turns YAML nodes into checked values, raising ``PlanFileError`` at the node's line."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, known_tasks: tuple[str, ...]) -> None:
         self.path = path
+        self.known_tasks = known_tasks
         self.constructor = SafeConstructor()
 
     def fail(self, message: str, node: Node, key: str | None) -> PlanFileError:
@@ -126,10 +196,18 @@ class _Reader:
             entries[text] = (key_node, value_node)
         return entries
 
-    def scalar(self, node: Node) -> Value | None:
+    def scalar(self, node: Node, key: str | None = None) -> Value | None:
         if not isinstance(node, ScalarNode):
             return None
-        if node.tag == _STR and node.style is None and _NUMBER.fullmatch(node.value):
+        plain = node.tag == _STR and node.style is None
+        numeric = node.tag in _NUMERIC_TAGS or (plain and _NUMBER.fullmatch(node.value))
+        if numeric and len(node.value) > MAX_NUMBER_CHARS:
+            message = (
+                f"this number has {len(node.value):,} characters; a plan file's numbers have "
+                f"at most {MAX_NUMBER_CHARS}"
+            )
+            raise self.fail(message, node, key)
+        if plain and _NUMBER.fullmatch(node.value):
             text = node.value
             return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
         return self.constructor.construct_object(node)
@@ -141,11 +219,13 @@ class _Reader:
         return value
 
     def count(self, node: Node, key: str) -> int:
-        value = self.scalar(node)
+        value = self.scalar(node, key)
         if type(value) is not int or value < 1:
             raise self.fail(
                 f"expected a whole number of at least 1, got {_describe(node)}", node, key
             )
+        if value > LIMITS[key]:
+            raise self.fail(f"at most {LIMITS[key]:,}, got {_describe(node)}", node, key)
         return value
 
     def tasks(self, node: Node) -> tuple[str, ...]:
@@ -159,7 +239,11 @@ class _Reader:
                     f"expected a task name or a list of them, got {_describe(item)}", item, "tasks"
                 )
             if item.value in tasks:
-                raise self.fail(f"task {item.value!r} is listed twice", item, "tasks")
+                raise self.fail(f"task {quoted(item.value)} is listed twice", item, "tasks")
+            if item.value not in self.known_tasks:
+                hint = did_you_mean(item.value, self.known_tasks)
+                message = f"unknown task {quoted(item.value)}{hint} (see 'optbench tasks')"
+                raise self.fail(message, item, "tasks")
             tasks.append(item.value)
         return tuple(tasks)
 
@@ -178,7 +262,7 @@ class _Reader:
             for arg, (arg_node, value_node) in args.items():
                 if not any(arg in spec.defaults for spec in specs):
                     raise self.fail(unknown_argument(specs[0], arg, *specs[1:]), arg_node, where)
-                value = self.scalar(value_node)
+                value = self.scalar(value_node, where)
                 if value is None:
                     message = f"argument {arg!r} of {canonical} takes a value, got "
                     raise self.fail(message + _describe(value_node), value_node, where)
@@ -187,9 +271,19 @@ class _Reader:
                 except BadInput as error:
                     raise self.fail(str(error), value_node, where) from None
                 table.setdefault(canonical, {})[arg] = value
+            given = table.get(canonical, {})
+            try:
+                for spec in specs:
+                    check_relations(spec, {k: v for k, v in given.items() if k in spec.defaults})
+            except BadInput as error:
+                raise self.fail(str(error), args_node, where) from None
         return check_defaults(table)
 
-    def plans(self, node: Node, defaults: Mapping[str, Mapping[str, Value]]) -> tuple[Plan, ...]:
+    def plans(
+        self, node: Node, defaults: Mapping[str, Mapping[str, Value]], epochs: int
+    ) -> tuple[tuple[Plan, ...], tuple[int, ...]]:
+        """The plan expressions, parsed, each resolved with ``defaults`` and laid over
+        ``epochs`` to check it, and the line of each."""
         if not isinstance(node, SequenceNode):
             raise self.fail(
                 f"expected a list of plan expressions, got {_describe(node)}", node, "plans"
@@ -206,9 +300,13 @@ class _Reader:
                 )
             try:
                 plan = parse_plan(item.value)
-            except PlanSyntaxError as error:
+                identity = resolve(plan, defaults)
+            except BadInput as error:
                 raise self.fail(str(error), item, "plans") from None
-            identity = resolve(plan, defaults)
+            try:
+                stage_epochs(identity, epochs)
+            except BadInput as error:
+                raise self.fail(f"{plan.label}: {error}", item, "plans") from None
             if identity in seen:
                 raise self.fail(
                     f"the same plan as on line {seen[identity]}: {format_plan(identity)}",
@@ -217,7 +315,7 @@ class _Reader:
                 )
             seen[identity] = _line(item)
             plans.append(plan)
-        return tuple(plans)
+        return tuple(plans), tuple(seen.values())
 
     def plan_file(self, root: Node | None, path: Path) -> PlanFile:
         if root is None:
@@ -240,15 +338,18 @@ class _Reader:
             return entries[key][1] if key in entries else None
 
         defaults = self.defaults(value("defaults")) if "defaults" in entries else {}
+        epochs = self.count(value("epochs"), "epochs") if "epochs" in entries else 10
+        plans, lines = self.plans(value("plans"), defaults, epochs)
         return PlanFile(
             experiment=self.text(value("experiment"), "experiment"),
             tasks=self.tasks(value("tasks")),
-            epochs=self.count(value("epochs"), "epochs") if "epochs" in entries else 10,
+            epochs=epochs,
             batch_size=self.count(value("batch_size"), "batch_size")
             if "batch_size" in entries
             else 32,
             seeds=self.count(value("seeds"), "seeds") if "seeds" in entries else 1,
             defaults=MappingProxyType({k: MappingProxyType(v) for k, v in defaults.items()}),
-            plans=self.plans(value("plans"), defaults),
+            plans=plans,
             path=path,
+            lines=lines,
         )

@@ -1,4 +1,6 @@
-"""``optbench show``: a plan's canonical text, Y/N table and LR curve, drawn in text."""
+"""``optbench show``: a plan as written, its canonical and stored texts, its epochs per
+stage, what happens to the optimizer state at each stage boundary, its Y/N table and its
+LR curve, drawn in text."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from rich.text import Text
 
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.model import Plan
-from optbench.plan.timeline import schedule_rows, stage_epochs
+from optbench.plan.timeline import Carry, boundaries, schedule_rows, stage_epochs
 from optbench.report.yn import yn_box
 from optbench.train.schedule import lr_curve
 
@@ -33,15 +35,34 @@ def text_curve(curve: list[tuple[float, float]], width: int = 60, height: int = 
     return "\n".join(lines)
 
 
+def carry_lines(carries: tuple[Carry, ...]) -> list[str]:
+    """One line per stage boundary: whether the optimizer state carries, and why (not)."""
+    lines = []
+    for i, carry in enumerate(carries, start=1):
+        what = "optimizer state carries" if carry.carries else "fresh optimizer"
+        lines.append(f"  S{i} -> S{i + 1}  {what}: {carry.reason}")
+    return lines
+
+
 def render_show(plan: Plan, epochs: int, steps_per_epoch: int) -> RenderableType:
+    """What ``optbench show`` prints for a parsed plan laid over ``epochs`` epochs.
+    ``BadInput`` when the plan's arguments or lengths do not fit (``resolve``,
+    ``stage_epochs``)."""
     resolved = resolve(plan)
     lengths = stage_epochs(resolved, epochs)
     curve = lr_curve(resolved, epochs, steps_per_epoch)
-    return Group(
-        Text.assemble(("plan  ", "bold"), format_plan(plan)),
+    parts: list[RenderableType] = [
+        Text.assemble(("plan  ", "bold"), plan.label or format_plan(plan)),
+        Text.assemble(("canonical  ", "bold"), format_plan(plan)),
         Text.assemble(("stored as  ", "bold"), format_plan(resolved)),
         Text.assemble(("epochs per stage  ", "bold"), " | ".join(map(str, lengths))),
+    ]
+    if len(plan.stages) > 1:
+        parts.append(Text("optimizer state at each stage boundary", style="bold"))
+        parts.append(Text("\n".join(carry_lines(boundaries(resolved)))))
+    parts += [
         yn_box(schedule_rows(plan)),
         Text(f"learning rate ({steps_per_epoch} steps per epoch)", style="bold"),
         Text(text_curve(curve)),
-    )
+    ]
+    return Group(*parts)
