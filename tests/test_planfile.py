@@ -116,7 +116,7 @@ HEAD = "experiment: x\ntasks: [digits-mlp]\n"
         (
             HEAD + "epoch: 3\nplans: [SGD]\n",
             "plan.yaml:3 (key 'epoch'): unknown key; did you mean 'epochs'? (valid keys: "
-            "experiment, tasks, epochs, batch_size, seeds, defaults, plans)",
+            "experiment, tasks, epochs, batch_size, seeds, defaults, plans, stack, paper)",
         ),
         (
             HEAD + "epochs: 3\nepochs: 4\nplans: [SGD]\n",

@@ -14,6 +14,7 @@ import typer
 from optbench.cli.common import WordsCommand, reports_errors
 from optbench.cli.data_command import data_app
 from optbench.plan.model import MAX_EPOCHS
+from optbench.plan.planfile import LIMITS
 
 app = typer.Typer(
     name="optbench",
@@ -66,12 +67,14 @@ def run(
         Path, typer.Argument(metavar="PLAN_FILE", help="YAML plan file.", show_default=False)
     ],
     seeds: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Seeds per plan and task.")
+        int | None,
+        typer.Option(min=1, max=LIMITS["seeds"], metavar="N", help="Seeds per plan and task."),
     ] = None,
     device: Annotated[str, typer.Option(metavar="DEVICE", help="auto, cpu or cuda.")] = "auto",
     db: DbOption = None,
     epochs: Annotated[
-        int | None, typer.Option(min=1, metavar="N", help="Override the file's epochs.")
+        int | None,
+        typer.Option(min=1, max=LIMITS["epochs"], metavar="N", help="Override the file's epochs."),
     ] = None,
     task: Annotated[
         list[str] | None,

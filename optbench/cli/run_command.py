@@ -5,13 +5,13 @@ from __future__ import annotations
 import shutil
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.markup import escape
 
 from optbench.errors import DataMissing, DeviceUnavailable
-from optbench.execute.planning import Planned, expand, stacking
+from optbench.execute.planning import Planned, expand, paper_values, stacking
 from optbench.execute.runner import trains
 from optbench.plan.planfile import load_plan_file
 from optbench.report.console import make_console
@@ -31,6 +31,7 @@ class RunOptions:
     dry_run: bool = False
     threads: int = 1
     stack: bool = True
+    no_stack: str = "--no-stack"  # why seeds do not stack when ``stack`` is false
     stack_size: int | None = None
     retry_diverged: bool = False
     checkpoints: str | None = None
@@ -58,14 +59,20 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
         config = RunConfig(options.epochs or plan_file.epochs, plan_file.batch_size, device,
                            options.threads)  # fmt: skip
         planned = expand(plan_file, tasks, options.seeds or plan_file.seeds, config)
+        paper = paper_values(plan_file)
+        if options.stack and not plan_file.stack:
+            options = replace(options, stack=False, no_stack="the plan file says stack: false")
         missing = missing_data(planned, options.data_dir)
         if options.dry_run:
             _print_dry_run(console, plan_file.experiment, planned, missing, config, options)
+            if paper is not None:
+                source = f" from {paper['source']}" if paper.get("source") else ""
+                console.print(f"paper: {len(paper['cells'])} reported values{escape(source)}")
             return 0
         if missing and not (cluster is not None and cluster.remote):  # workers have their own
             name, hint = next(iter(missing.items()))
             raise DataMissing(f"dataset {name!r} not found: {hint}")
-        return _train(console, plan_file, planned, config, options, cluster)
+        return _train(console, plan_file, planned, paper, config, options, cluster)
     finally:
         if cluster is not None:
             cluster.close()
@@ -95,7 +102,7 @@ def missing_data(planned: Sequence[Planned], data_dir: str | None) -> dict[str, 
     return {d: DATASETS[d].hint for d in sorted(needed) if not DATASETS[d].available(data_dir)}
 
 
-def _train(console, plan_file, planned, config, options: RunOptions, cluster=None) -> int:
+def _train(console, plan_file, planned, paper, config, options: RunOptions, cluster=None) -> int:
     from optbench.cli.progress import LiveProgress, LogProgress, describe
     from optbench.execute.checkpoints import Checkpoints, default_folder
     from optbench.execute.local import LocalExecutor
@@ -121,7 +128,6 @@ def _train(console, plan_file, planned, config, options: RunOptions, cluster=Non
         executor = LocalExecutor(config.device, config.threads, options.data_dir,
                                  options.stack_size)  # fmt: skip
     try:
-        paper = getattr(plan_file, "paper", None)
         specs = [p.spec for p in planned]
         states = store.plan_runs(
             plan_file.experiment, specs, labels=[p.label for p in planned], paper=paper
@@ -177,7 +183,7 @@ def _print_dry_run(console, experiment, planned, missing, config, options: RunOp
             for p in runs
             if trains(statuses.get(p.spec.key, Status.PENDING), options.retry_diverged)
         ]
-        stacks, why = stacking(runs[0].spec.plan, task, options.stack)
+        stacks, why = stacking(runs[0].spec.plan, task, options.stack, options.no_stack)
         how = "stacked in one pass" if stacks else f"separately: {why}"
         shown = ", ".join(map(str, run)) if run else "-"
         table.add_row(task, escape(label), shown, str(len(runs) - len(run)), how)

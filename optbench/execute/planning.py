@@ -13,13 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from optbench.errors import BadInput
 from optbench.methods.registry import REGISTRY, STAGE_ENDS
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.model import Plan
 from optbench.plan.parser import parse_plan
 from optbench.plan.planfile import PlanFile
-from optbench.plan.timeline import stage_epochs
 from optbench.tasks.registry import get_task
 from optbench.train.config import RunConfig, RunSpec
 
@@ -34,26 +32,42 @@ def expand(
     plan_file: PlanFile, tasks: Sequence[str], seeds: int, config: RunConfig
 ) -> list[Planned]:
     """Every (plan, task, seed) of a plan file, in the order they will train: task by
-    task, plan by plan, seeds 0..seeds-1. Unknown tasks fail before anything runs."""
+    task, plan by plan, seeds 0..seeds-1. Unknown tasks, and plans whose stages do not fit
+    the configuration's epochs, fail (naming the file and line) before anything runs."""
     for task in tasks:
         get_task(task)
-    resolved = []
-    for plan in plan_file.plans:
-        full = resolve(plan, plan_file.defaults)
-        try:
-            stage_epochs(full, config.epochs)  # every stage gets an epoch, before anything runs
-        except BadInput as error:
-            raise BadInput(f"{plan_file.path}: plan {plan.source.strip()!r}: {error}") from None
-        resolved.append((plan, format_plan(full)))
-    out = []
-    for task in tasks:
-        for plan, text in resolved:
-            label = plan.source.strip() or format_plan(plan)
-            out += [Planned(RunSpec(text, task, seed, config), label) for seed in range(seeds)]
-    return out
+    plan_file.check_epochs(config.epochs)
+    resolved = [(plan, format_plan(resolve(plan, plan_file.defaults))) for plan in plan_file.plans]
+    return [
+        Planned(RunSpec(text, task, seed, config), plan.label)
+        for task in tasks
+        for plan, text in resolved
+        for seed in range(seeds)
+    ]
 
 
-def stacking(plan: Plan | str, task: str, allowed: bool = True) -> tuple[bool, str]:
+def paper_values(plan_file: PlanFile) -> dict[str, object] | None:
+    """The plan file's paper values as the store keeps them, each cell's metric checked
+    against ``optbench compare``'s metrics (``PlanFileError`` naming the cell's line)."""
+    from optbench.errors import PlanFileError
+    from optbench.report.metrics import METRICS
+
+    if plan_file.paper is None:
+        return None
+    cells = []
+    for cell in plan_file.paper["cells"]:
+        cell = dict(cell)
+        line = cell.pop("line")
+        if cell["metric"] not in METRICS:
+            message = f"unknown metric {cell['metric']!r} (one of {', '.join(METRICS)})"
+            raise PlanFileError(str(plan_file.path), message, key="paper.cells", line=line)
+        cells.append(cell)
+    return {**plan_file.paper, "cells": cells}
+
+
+def stacking(
+    plan: Plan | str, task: str, allowed: bool = True, refused: str = "--no-stack"
+) -> tuple[bool, str]:
     """(whether the seeds of ``plan`` on ``task`` train stacked, the reason in words).
 
     Stacked seeds share every optimizer step, so every method must be elementwise and the
@@ -63,7 +77,7 @@ def stacking(plan: Plan | str, task: str, allowed: bool = True) -> tuple[bool, s
     their seeds separately.
     """
     if not allowed:
-        return False, "--no-stack"
+        return False, refused
     spec = get_task(task)
     if spec.kind == "toy":
         return False, "a toy problem has one trajectory"

@@ -13,6 +13,22 @@
     plans:                             # required, at least one plan expression
       - SGD | (SGD+M+d)
       - (SGD(lr=0.1)+M):80 | (SGD(lr=0.01)+M):40
+    stack: false                       # train seeds one at a time (default true)
+    paper:                             # the paper's reported values, for compare
+      source: "[MS] Table 8"
+      note: "optional free text"
+      cells:
+        - {task: cifar10-resnet20, plan: "SGD | (SGD+M+d)", metric: final, value: 0.91}
+        - {task: cifar10-resnet20, plan: "SGD | (SGD+M+d)", metric: error, value: 9.0,
+           std: 0.2, note: "optional, per cell"}
+        - {task: ..., plan: ..., metric: last10, stat: max, value: 0.93, trials: 10}
+
+A ``paper`` cell names a task of the file and a plan as the file's ``plans`` list writes
+it; ``metric`` is a name of ``optbench compare --metric`` (checked by the runner, which
+knows the metrics), ``stat`` is ``mean`` (default) or ``max`` (the best seed), values are
+in the metric's units; ``std`` (the paper's ± over seeds) and ``trials`` (its number of
+trials) are optional. ``PlanFile.paper`` keeps the cells with each plan's stored text
+(``plan``), its written text (``name``) and the cell's line (``line``).
 
 Every error is a ``PlanFileError`` naming the file, the line and the key; a bad plan
 expression adds the expression with a caret under the fault. The file is read with
@@ -49,7 +65,10 @@ from optbench.plan.model import MAX_EPOCHS, Plan, Value
 from optbench.plan.parser import MAX_NUMBER_CHARS, parse_plan
 from optbench.plan.timeline import stage_epochs
 
-KEYS = ("experiment", "tasks", "epochs", "batch_size", "seeds", "defaults", "plans")
+KEYS = (
+    "experiment", "tasks", "epochs", "batch_size", "seeds", "defaults", "plans", "stack", "paper",
+)  # fmt: skip
+CELL_KEYS = ("task", "plan", "metric", "stat", "value", "std", "trials", "note")
 REQUIRED = ("experiment", "tasks", "plans")
 # The whole numbers a file (or the command line, which overrides it) may give: far more
 # than any experiment of the papers, far less than what would take a day to list.
@@ -74,6 +93,10 @@ class PlanFile:
     plans: tuple[Plan, ...]
     path: Path
     lines: tuple[int, ...] = ()  # the line of each plan in the file
+    stack: bool = True  # whether seeds may train stacked in one pass
+    # The paper's reported values: {"source", "note", "cells": [{task, plan (stored text),
+    # name (as written), metric, stat, value, std?, trials?, note?, line}]}, or None.
+    paper: Mapping[str, object] | None = None
 
     def check_epochs(self, epochs: int) -> None:
         """``PlanFileError`` naming the file and the plan's line when a plan cannot be
@@ -340,9 +363,11 @@ class _Reader:
         defaults = self.defaults(value("defaults")) if "defaults" in entries else {}
         epochs = self.count(value("epochs"), "epochs") if "epochs" in entries else 10
         plans, lines = self.plans(value("plans"), defaults, epochs)
+        tasks = self.tasks(value("tasks"))
+        paper = self.paper(value("paper"), plans, defaults, tasks) if "paper" in entries else None
         return PlanFile(
             experiment=self.text(value("experiment"), "experiment"),
-            tasks=self.tasks(value("tasks")),
+            tasks=tasks,
             epochs=epochs,
             batch_size=self.count(value("batch_size"), "batch_size")
             if "batch_size" in entries
@@ -352,4 +377,89 @@ class _Reader:
             plans=plans,
             path=path,
             lines=lines,
+            stack=self.flag(value("stack"), "stack") if "stack" in entries else True,
+            paper=paper,
         )
+
+    def flag(self, node: Node, key: str) -> bool:
+        value = self.scalar(node, key)
+        if not isinstance(value, bool):
+            raise self.fail(f"expected true or false, got {_describe(node)}", node, key)
+        return value
+
+    def paper(
+        self,
+        node: Node,
+        plans: tuple[Plan, ...],
+        defaults: Mapping[str, Mapping[str, Value]],
+        tasks: tuple[str, ...],
+    ) -> dict[str, object]:
+        """The ``paper`` block: its source, note and cells, each cell's plan matched to a
+        plan of the file (as written, or the same plan written otherwise) and stored with
+        the plan's canonical resolved text."""
+        entries = self.mapping(node, "paper", "a mapping with source, note and cells")
+        for key, (key_node, _) in entries.items():
+            if key not in ("source", "note", "cells"):
+                message = f"unknown key {quoted(key)} (valid: source, note, cells)"
+                raise self.fail(message, key_node, "paper")
+        if "cells" not in entries:
+            raise self.fail("the paper's values need 'cells': a list of cells", node, "paper")
+        block: dict[str, object] = {
+            k: self.text(entries[k][1], f"paper.{k}") for k in ("source", "note") if k in entries
+        }
+        cells_node = entries["cells"][1]
+        if not isinstance(cells_node, SequenceNode) or not cells_node.value:
+            message = f"expected a list of cells, got {_describe(cells_node)}"
+            raise self.fail(message, cells_node, "paper.cells")
+        by_label = {" ".join(p.label.split()): p for p in plans}
+        by_identity = {resolve(p, defaults): p for p in plans}
+        cells = []
+        for item in cells_node.value:
+            raw = self.mapping(
+                item, "paper.cells", "a cell: a mapping of task, plan, metric, value"
+            )
+            for key, (key_node, _) in raw.items():
+                if key not in CELL_KEYS:
+                    message = f"unknown key {quoted(key)} of a cell (valid: {', '.join(CELL_KEYS)})"
+                    raise self.fail(message, key_node, "paper.cells")
+            for key in ("task", "plan", "metric", "value"):
+                if key not in raw:
+                    raise self.fail(f"a cell needs {key!r}", item, "paper.cells")
+            cell: dict[str, object] = {"line": _line(item)}
+            for key, (_, value_node) in raw.items():
+                cell[key] = self.scalar(value_node, "paper.cells")
+            task, written = cell["task"], cell["plan"]
+            if task not in tasks:
+                message = (
+                    f"task {quoted(str(task))} is not among the file's tasks ({', '.join(tasks)})"
+                )
+                raise self.fail(message, raw["task"][1], "paper.cells")
+            plan = (
+                by_label.get(" ".join(str(written).split())) if isinstance(written, str) else None
+            )
+            if plan is None and isinstance(written, str):
+                try:
+                    plan = by_identity.get(resolve(parse_plan(written), defaults))
+                except BadInput:
+                    plan = None
+            if plan is None:
+                message = f"plan {quoted(str(written))} is not one of the file's plans"
+                raise self.fail(message, raw["plan"][1], "paper.cells")
+            for key in ("value", "std"):
+                value = cell.get(key)
+                if key in cell and (isinstance(value, bool) or not isinstance(value, int | float)):
+                    message = f"{key} must be a number, got {_describe(raw[key][1])}"
+                    raise self.fail(message, raw[key][1], "paper.cells")
+            stat = cell.setdefault("stat", "mean")
+            if stat not in ("mean", "max"):
+                raise self.fail(f"stat must be mean or max, got {stat!r}", item, "paper.cells")
+            trials = cell.get("trials")
+            if "trials" in cell and (type(trials) is not int or trials < 1):
+                raise self.fail(
+                    f"trials must be a whole number >= 1, got {trials!r}", item, "paper.cells"
+                )
+            cell["plan"] = format_plan(resolve(plan, defaults))
+            cell["name"] = plan.label
+            cells.append(cell)
+        block["cells"] = cells
+        return block

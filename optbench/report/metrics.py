@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from optbench.errors import BadInput, did_you_mean
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ def run_values(
 ) -> pd.Series:
     """The metric's value for each run of ``runs`` (a frame of run rows with an ``id``
     column), aligned with ``runs``; NaN where a run has no value (e.g. no epoch rows)."""
+    import pandas as pd
+
     if metric.name in _RUN_COLUMN:
         return pd.to_numeric(runs[_RUN_COLUMN[metric.name]], errors="coerce").astype(float)
     if metric.name == "error":
@@ -103,6 +107,8 @@ def run_values(
 def epoch_values(metric: Metric, epochs: pd.DataFrame) -> pd.Series:
     """Per run id, the epoch-based metric: ``best`` = max val_acc; ``last10`` = mean val_acc
     of the last ceil(10%) of the run's epochs [ANN] (a 15-epoch run: its last 2)."""
+    import pandas as pd
+
     if epochs.empty:
         return pd.Series(dtype=float)
     frame = epochs[["run_id", "epoch", "val_acc"]].sort_values(["run_id", "epoch"])

@@ -1,9 +1,10 @@
 """Parameter groups [MIX]: which GE method trains which parameters.
 
 Selectors: ``hidden`` (every parameter outside the model's ``output`` layer), ``output``
-(the last layer, which every model names ``output``), or a glob over parameter names
-(``features.*``, ``layer1.0.conv*``). Groups in a stage must be disjoint and cover the
-model.
+(the last layer, which every model names ``output``), a glob over parameter names
+(``features.*``, ``layer1.0.conv*``), or a comma-separated list of these, which selects
+their union (``fc2.*,output.*``: [MIX]'s last two layers). Groups in a stage must be
+disjoint and cover the model.
 """
 
 from __future__ import annotations
@@ -18,14 +19,19 @@ from optbench.errors import BadInput
 Named = Sequence[tuple[str, nn.Parameter]]
 
 
-def select(named: Named, selector: str) -> list[str]:
-    """Names of the parameters a selector picks, in model order."""
-    names = [n for n, _ in named]
+def _picks(name: str, selector: str) -> bool:
     if selector == "output":
-        return [n for n in names if n.startswith("output.")]
+        return name.startswith("output.")
     if selector == "hidden":
-        return [n for n in names if not n.startswith("output.")]
-    return [n for n in names if fnmatch.fnmatchcase(n, selector)]
+        return not name.startswith("output.")
+    return fnmatch.fnmatchcase(name, selector)
+
+
+def select(named: Named, selector: str) -> list[str]:
+    """Names of the parameters a selector (or comma-separated selectors) picks, in model
+    order."""
+    parts = [part.strip() for part in selector.split(",")]
+    return [n for n, _ in named if any(_picks(n, part) for part in parts)]
 
 
 def partition(named: Named, selectors: Sequence[str]) -> list[list[nn.Parameter]]:

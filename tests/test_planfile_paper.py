@@ -1,0 +1,125 @@
+"""The ``paper:`` and ``stack:`` keys of a plan file: the paper's reported values, checked
+where they are written, stored with the experiment and shown by compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from optbench.cli.app import app
+from optbench.errors import PlanFileError
+from optbench.execute.planning import paper_values
+from optbench.plan.planfile import load_plan_file
+
+HEAD = """\
+experiment: paper-test
+tasks: [iris-mlp]
+epochs: 2
+batch_size: 32
+seeds: 2
+defaults:
+  SGD: {lr: 0.1}
+plans:
+  - SGD
+  - SGD+M+warmup + step
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_paper_cells_keep_the_stored_plan_and_the_written_one(tmp_path):
+    path = write(tmp_path, HEAD + """\
+stack: false
+paper:
+  source: "[DSA] Table 7"
+  note: "recall and precision swapped"
+  cells:
+    - {task: iris-mlp, plan: SGD, metric: final, value: 0.9}
+    - {task: iris-mlp, plan: "SGD + M + warmup + step", metric: error, value: 3.3, std: 0.5}
+    - {task: iris-mlp, plan: "step+warmup+M+SGD", metric: last10, stat: max, value: 0.97,
+       trials: 10, note: best of ten}
+""")  # fmt: skip
+    plan_file = load_plan_file(path)
+    assert plan_file.stack is False
+    paper = paper_values(plan_file)
+    assert paper["source"] == "[DSA] Table 7" and paper["note"] == "recall and precision swapped"
+    first, second, third = paper["cells"]
+    assert first == {"task": "iris-mlp", "plan": "SGD(lr=0.1, weight_decay=0.0)",
+                     "name": "SGD", "metric": "final", "stat": "mean", "value": 0.9}  # fmt: skip
+    assert second["name"] == third["name"] == "SGD+M+warmup + step"  # as the plans list writes it
+    assert second["plan"] == third["plan"] and second["std"] == 0.5
+    assert third["stat"] == "max" and third["trials"] == 10 and third["note"] == "best of ten"
+
+
+CELL = "task: iris-mlp, plan: SGD, metric: final, value: 0.9"
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (CELL.replace("iris-mlp", "wine-mlp"), "not among the file's tasks"),
+        (CELL.replace("SGD", "Adagrad"), "not one of the file's plans"),
+        ("task: iris-mlp, plan: SGD, value: 0.9", "a cell needs 'metric'"),
+        (CELL.replace("0.9", "high"), "value must be a number"),
+        (CELL + ", stat: median", "stat must be mean or max"),
+        (CELL + ", trials: 0", "trials must be"),
+        (CELL + ", sd: 1", "unknown key 'sd'"),
+    ],
+)
+def test_a_wrong_cell_is_one_message_naming_file_and_line(tmp_path, cell, message):
+    path = write(tmp_path, HEAD + f"paper:\n  cells:\n    - {{{cell}}}\n")
+    with pytest.raises(PlanFileError) as error:
+        load_plan_file(path)
+    assert f"{path}:13" in str(error.value) and message in str(error.value)
+
+
+def test_an_unknown_metric_is_named_with_its_line_by_the_runner(tmp_path):
+    path = write(tmp_path, HEAD + "paper:\n  cells:\n    - {task: iris-mlp, plan: SGD, "
+                 "metric: accuracy-ish, value: 0.9}\n")  # fmt: skip
+    with pytest.raises(PlanFileError, match=rf"{path}:13.*unknown metric 'accuracy-ish'"):
+        paper_values(load_plan_file(path))
+
+
+def test_stack_must_be_true_or_false(tmp_path):
+    with pytest.raises(PlanFileError, match="expected true or false"):
+        load_plan_file(write(tmp_path, HEAD + "stack: sometimes\n"))
+
+
+def test_the_paper_values_reach_compare_and_stack_false_trains_seeds_apart(tmp_path):
+    head = HEAD.replace("  - SGD+M+warmup + step\n", "  - SGD+M+warmup + step\n  - Adagrad\n")
+    path = write(tmp_path, head + """\
+stack: false
+paper:
+  source: "[DSA] Table 7"
+  cells:
+    - {task: iris-mlp, plan: SGD, metric: final, value: 0.5, std: 0.5}
+    - {task: iris-mlp, plan: Adagrad, metric: final, value: 0.9}
+""")  # fmt: skip
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    dry = runner.invoke(app, ["run", str(path), "--db", db, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "separately: the plan file says stack: false" in " ".join(dry.output.split())
+    assert "paper: 2 reported values from [DSA] Table 7" in dry.output
+    done = runner.invoke(app, ["run", str(path), "--db", db, "--device", "cpu", "--task",
+                               "iris-mlp"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    from optbench.store.engine import open_store
+
+    store = open_store(db, create=False)
+    try:
+        rows = store.run_rows()
+        assert {r["seeds_per_pass"] for r in rows} == {1}
+        assert [c["name"] for c in store.experiment_paper("paper-test")["cells"]] == [
+            "SGD", "Adagrad"]  # fmt: skip
+    finally:
+        store.close()
+    shown = runner.invoke(app, ["compare", "--db", db, "--format", "markdown"])
+    assert shown.exit_code == 0, shown.output
+    assert "[DSA] Table 7" in shown.output and "0.5000" in shown.output
