@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from sqlalchemy import event, insert, text
 
 from optbench.errors import ClaimLost, DatabaseMissing
+from optbench.report import stored
 from optbench.store import Store, open_store, run_key
 from optbench.store import repository as repo
 from optbench.store.models import Run, utcnow
@@ -419,6 +421,22 @@ def test_the_store_imports_neither_torch_nor_pandas() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_reports_read_through_the_store_and_import_no_sqlalchemy(loaded_after) -> None:
+    """The store owns the schema: no module of ``optbench.report`` imports SQLAlchemy, at
+    its top or inside a function, and a fresh interpreter importing them all loads none."""
+    report = REPO / "optbench" / "report"
+    for path in sorted(report.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            assert not [n for n in names if n.split(".")[0] == "sqlalchemy"], path.name
+    modules = sorted(p.stem for p in report.glob("*.py") if p.stem != "__init__")
+    assert len(modules) > 10
+    code = "\n".join(f"import optbench.report.{m}" for m in modules)
+    assert loaded_after(code, names=("sqlalchemy", "torch")) == []
+
+
 # -- 0004: the identity as a key, the configuration in columns, labels, paper values --------
 
 
@@ -462,6 +480,32 @@ def test_run_rows_filtered_by_experiment_stays_one_select(store: Store) -> None:
     assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
         "SELECT"
     ]
+
+
+def test_run_labels_are_the_labels_of_each_runs_links_in_one_select(store: Store) -> None:
+    ids = [p.id for p in store.plan_runs("A", [spec(seed=s) for s in range(4)],
+                                         labels=["SGD | (Adam+d)", "SGD", None, ""])]  # fmt: skip
+    store.plan_runs("B", [spec(seed=0), spec(seed=1)], labels=["sgd then adam", "SGD"])
+    store.plan_runs("C", [spec(seed=0)], labels=[None])
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        labels = store.run_labels()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    assert labels == {
+        ids[0]: frozenset({"SGD | (Adam+d)", "sgd then adam"}),  # two experiments disagree
+        ids[1]: frozenset({"SGD"}),
+    }  # no label (None or empty): left out
+    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
+        "SELECT"
+    ]
+    assert stored.link_labels(store) == {ids[0]: labels[ids[0]], ids[1]: "SGD"}
+    rows = stored.run_rows(store, status=Status.PENDING)  # no experiment: from the links
+    assert {r["id"]: r["label"] for r in rows} == dict(
+        zip(ids, [labels[ids[0]], "SGD", None, None], strict=True)
+    )
 
 
 def test_paper_values_are_stored_with_the_experiment(store: Store) -> None:

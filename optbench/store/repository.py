@@ -582,6 +582,19 @@ class Store:
         with self._reading() as conn:
             return _dicts(conn.execute(query))
 
+    def run_labels(self) -> dict[int, frozenset[str]]:
+        """Per run id, the labels its experiment links carry (the plan as each experiment's
+        plan file writes it); links without a label (None or empty) are left out, and so are
+        runs that have none. One SELECT whatever the number of runs."""
+        query = select(_links.c.run_id, _links.c.label).where(
+            _links.c.label.is_not(None), _links.c.label != ""
+        )
+        labels: dict[int, set[str]] = {}
+        with self._reading() as conn:
+            for run_id, label in conn.execute(query):
+                labels.setdefault(run_id, set()).add(label)
+        return {run_id: frozenset(found) for run_id, found in labels.items()}
+
     def epoch_rows(
         self,
         run_ids: Sequence[int] | None = None,
