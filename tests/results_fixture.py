@@ -26,11 +26,13 @@ a plan that diverged, a cell not run, a cell of another metric, and a note.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from sqlalchemy import text
 
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
+from optbench.store.engine import open_store
 from optbench.store.repository import run_key
 from optbench.train.config import RunConfig, RunSpec
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
@@ -142,6 +144,13 @@ def fill(store, experiment: str = "fixture", paper: list[dict] | None = PAPER) -
             for seed, acc in enumerate(results):
                 spec = RunSpec(stored(plan), task, seed, CONFIG)
                 insert_legacy(conn, experiment, record(spec, acc, (0,), LEGACY_HASH))
+
+
+def filled(path: Path, experiment: str = "fixture", paper: list[dict] | None = PAPER) -> Path:
+    """A results database file at ``path`` holding ``fill``'s runs; returns ``path``."""
+    with open_store(str(path)) as store:
+        fill(store, experiment, paper)
+    return path
 
 
 # The columns of runs and epochs before revision 0004, and what 0004 gave such rows: the

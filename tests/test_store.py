@@ -7,10 +7,11 @@ import math
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import event, insert, text
@@ -28,6 +29,7 @@ PLAN = "SGD(lr=0.1) | (Adam(lr=0.001)+d(rate=1e-06))"
 CONFIG = RunConfig(epochs=3, batch_size=32)
 CFG = CONFIG.hash
 OWNER = "runner-1"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -106,6 +108,20 @@ def train(store: Store, experiment: str = "exp", **kw) -> int:
 def count(store: Store, table: str) -> int:
     with store.engine.connect() as conn:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def statements_of(store: Store, read: Callable[[], T]) -> tuple[T, list[str]]:
+    """What ``read()`` returns, and the kind (SELECT, INSERT …) of each SQL statement it
+    ran, transaction control left out."""
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        got = read()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    kinds = [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))]
+    return got, kinds
 
 
 def test_round_trip_of_a_run_record(store: Store) -> None:
@@ -342,17 +358,9 @@ def test_run_rows_of_10000_runs_is_one_select(store: Store) -> None:
     ]
     with store._writer.begin() as session:
         session.execute(insert(Run), rows)
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        got = store.run_rows()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listen)
+    got, statements = statements_of(store, store.run_rows)
     assert len(got) == 10_000 and got[-1]["versions"] == {"torch": "2.14.1"}
-    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
-        "SELECT"
-    ]
+    assert statements == ["SELECT"]
 
 
 def test_bare_paths_and_the_environment_name_sqlite_files(
@@ -470,16 +478,10 @@ def test_run_rows_have_every_column_and_the_experiments_label(store: Store) -> N
 
 def test_run_rows_filtered_by_experiment_stays_one_select(store: Store) -> None:
     store.plan_runs("A", [spec(seed=s) for s in range(5)], labels=["x"] * 5)
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        assert len(store.run_rows(experiment="A", task="iris-mlp", status=None)) == 5
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listen)
-    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
-        "SELECT"
-    ]
+    got, statements = statements_of(
+        store, lambda: store.run_rows(experiment="A", task="iris-mlp", status=None)
+    )
+    assert len(got) == 5 and statements == ["SELECT"]
 
 
 def test_run_labels_are_the_labels_of_each_runs_links_in_one_select(store: Store) -> None:
@@ -487,20 +489,12 @@ def test_run_labels_are_the_labels_of_each_runs_links_in_one_select(store: Store
                                          labels=["SGD | (Adam+d)", "SGD", None, ""])]  # fmt: skip
     store.plan_runs("B", [spec(seed=0), spec(seed=1)], labels=["sgd then adam", "SGD"])
     store.plan_runs("C", [spec(seed=0)], labels=[None])
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        labels = store.run_labels()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listen)
+    labels, statements = statements_of(store, store.run_labels)
     assert labels == {
         ids[0]: frozenset({"SGD | (Adam+d)", "sgd then adam"}),  # two experiments disagree
         ids[1]: frozenset({"SGD"}),
     }  # no label (None or empty): left out
-    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
-        "SELECT"
-    ]
+    assert statements == ["SELECT"]
     assert stored.link_labels(store) == {ids[0]: labels[ids[0]], ids[1]: "SGD"}
     rows = stored.run_rows(store, status=Status.PENDING)  # no experiment: from the links
     assert {r["id"]: r["label"] for r in rows} == dict(
