@@ -45,6 +45,22 @@ def tiny_model():
     return build
 
 
+def cli_commands() -> list[list[str]]:
+    """Every command of the ``optbench`` command line as the words that call it (``run``,
+    ``baseline save``), read from the Typer app, so that a new command is tested at once."""
+    import typer.main
+
+    from optbench.cli.app import app
+
+    def leaves(command, words: list[str]) -> list[list[str]]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            return [words]
+        return [leaf for name, sub in subcommands.items() for leaf in leaves(sub, [*words, name])]
+
+    return leaves(typer.main.get_command(app), [])
+
+
 @pytest.fixture
 def loaded_after():
     """``loaded_after(code)``: which of torch, sqlalchemy, pandas a fresh interpreter has

@@ -3,8 +3,8 @@
 
 Stored the way ``optbench run`` stores runs (``plan_runs`` with the plan file's labels and
 paper values, ``claim``, ``finish_run``), in two configurations (``CONFIG`` and the
-shorter ``SHORT``), plus runs stored before configurations had columns (``start_run``:
-"settings not recorded").
+shorter ``SHORT``), plus runs stored before configurations had columns (``LEGACY``, written
+as a database upgraded from before revision 0004 holds them: "settings not recorded").
 
 On digits-mlp: a plan that ends its first stage on a plateau (the runs took different
 stage boundaries), a plan with a single seed (n < 2), a plan written ``warmup+step``
@@ -25,8 +25,15 @@ a plan that diverged, a cell not run, a cell of another metric, and a note.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from sqlalchemy import text
+
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
+from optbench.store.engine import open_store
+from optbench.store.repository import run_key
 from optbench.train.config import RunConfig, RunSpec
 from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
 
@@ -50,7 +57,8 @@ RUNS = [
     ("iris-mlp", "Adam", CONFIG, [0.93, 0.97, 0.95, 0.96], None),
     ("iris-mlp", "SGD+M", CONFIG, [0.95, 0.97, 0.96, 0.96, P], None),
 ]  # fmt: skip
-LEGACY = [("iris-mlp", "Adam", [0.90, 0.91])]  # stored with start_run: no config columns
+LEGACY = [("iris-mlp", "Adam", [0.90, 0.91])]  # stored before 0004: no config columns
+LEGACY_TIME = "2025-01-01 12:00:00.000000"
 NOMINAL_STARTS = {"SGD | SGD | SGD": (0, 7, 14), "SGD | (Adam+d) | SGD": (0, 7, 14)}
 
 
@@ -131,8 +139,73 @@ def fill(store, experiment: str = "fixture", paper: list[dict] | None = PAPER) -
     for run, spec, (outcome, taken) in zip(planned, specs, outcomes, strict=True):
         if outcome != P:
             store.finish_run(run.id, "fixture", record(spec, outcome, taken))
-    for task, plan, results in LEGACY:
-        for seed, acc in enumerate(results):
-            spec = RunSpec(stored(plan), task, seed, CONFIG)
-            run_id = store.start_run(experiment, spec.plan, task, seed, LEGACY_HASH, "cpu")
-            store.finish_run(run_id, record(spec, acc, (0,), LEGACY_HASH))
+    with store.engine.begin() as conn:
+        for task, plan, results in LEGACY:
+            for seed, acc in enumerate(results):
+                spec = RunSpec(stored(plan), task, seed, CONFIG)
+                insert_legacy(conn, experiment, record(spec, acc, (0,), LEGACY_HASH))
+
+
+def filled(path: Path, experiment: str = "fixture", paper: list[dict] | None = PAPER) -> Path:
+    """A results database file at ``path`` holding ``fill``'s runs; returns ``path``."""
+    with open_store(str(path)) as store:
+        fill(store, experiment, paper)
+    return path
+
+
+# The columns of runs and epochs before revision 0004, and what 0004 gave such rows: the
+# run_key computed from the stored identity and one attempt.
+_LEGACY_RUN = text(
+    "INSERT INTO runs (run_key, plan, task, seed, config_hash, status, device, versions, error,"
+    " stage_starts, extra, started_at, finished_at, accuracy, loss, f1, precision, recall,"
+    " ms_per_batch, s_per_epoch, attempts) VALUES (:run_key, :plan, :task, :seed, :config_hash,"
+    " :status, :device, :versions, :error, :stage_starts, '{}', :time, :time, :accuracy, :loss,"
+    " :f1, :precision, :recall, :ms_per_batch, :s_per_epoch, 1) RETURNING id"
+)
+_LEGACY_LINK = text(
+    "INSERT INTO experiment_runs (experiment_id, run_id)"
+    " SELECT id, :run_id FROM experiments WHERE name = :experiment"
+)
+_LEGACY_EPOCH = text(
+    "INSERT INTO epochs (run_id, epoch, stage, lr, train_loss, train_acc, val_loss, val_acc,"
+    " ms_per_batch, s_per_epoch) VALUES (:run_id, :epoch, :stage, :lr, :train_loss, :train_acc,"
+    " :val_loss, :val_acc, :ms_per_batch, :s_per_epoch)"
+)
+
+
+def insert_legacy(conn, experiment: str, rec: RunRecord) -> None:
+    """``rec`` as a run stored before revision 0004, in the existing ``experiment``."""
+    final = rec.final
+    run_id = conn.execute(
+        _LEGACY_RUN,
+        {
+            "run_key": run_key(rec.plan, rec.task, rec.seed, rec.config_hash),
+            "plan": rec.plan,
+            "task": rec.task,
+            "seed": rec.seed,
+            "config_hash": rec.config_hash,
+            "status": rec.status.value,
+            "device": rec.device,
+            "versions": json.dumps(rec.versions),
+            "error": rec.error,
+            "stage_starts": json.dumps(list(rec.stage_starts)),
+            "time": LEGACY_TIME,
+            "accuracy": final.accuracy,
+            "loss": final.loss,
+            "f1": final.f1,
+            "precision": final.precision,
+            "recall": final.recall,
+            "ms_per_batch": rec.ms_per_batch,
+            "s_per_epoch": rec.s_per_epoch,
+        },
+    ).scalar_one()
+    conn.execute(_LEGACY_LINK, {"run_id": run_id, "experiment": experiment})
+    conn.execute(
+        _LEGACY_EPOCH,
+        [
+            {"run_id": run_id, "epoch": e.epoch, "stage": e.stage, "lr": e.lr,
+             "train_loss": e.train_loss, "train_acc": e.train_acc, "val_loss": e.val_loss,
+             "val_acc": e.val_acc, "ms_per_batch": e.ms_per_batch, "s_per_epoch": e.s_per_epoch}
+            for e in rec.epochs
+        ],
+    )  # fmt: skip

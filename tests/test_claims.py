@@ -239,11 +239,13 @@ def test_an_expired_lease_is_claimed_again_and_its_owner_loses_the_run(store: St
     assert row(store, run_id)["status"] == "done"
 
 
-def test_a_run_started_without_a_claim_has_no_lease_and_may_be_claimed(store: Store) -> None:
-    """``start_run`` (the runner that does not claim) leaves no lease: its run is taken by
-    the first claim, as a run whose runner died."""
-    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, CONFIG.hash, "cpu")
-    assert row(store, run_id)["lease_until"] is None
+def test_a_run_running_without_a_lease_may_be_claimed(store: Store) -> None:
+    """A database upgraded to claims while a run was training holds that run running, with
+    no owner and no lease: the first claim takes it, as a run whose runner died."""
+    run_id = plan_one(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE runs SET status = 'running' WHERE id = :id"), {"id": run_id})
+    assert (row(store, run_id)["owner"], row(store, run_id)["lease_until"]) == (None, None)
     assert store.claim([run_id], "A") == [run_id]
 
 

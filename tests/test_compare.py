@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from results_fixture import CONFIG, SHORT, fill, record, stored
+from results_fixture import CONFIG, SHORT, fill, filled, record, stored
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -32,10 +32,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("compare") / "r.db"
-    with open_store(str(path)) as store:
-        fill(store)
-    return path
+    return filled(tmp_path_factory.mktemp("compare") / "r.db")
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +180,7 @@ def test_an_experiment_or_task_that_matches_nothing_names_what_exists(db):
 
 
 def test_compare_reads_and_writes_nothing(tmp_path):
-    db = tmp_path / "r.db"
-    with open_store(str(db)) as store:
-        fill(store)
+    db = filled(tmp_path / "r.db")
     for fmt in ("table", "json"):
         assert compare("--db", db, "--format", fmt).exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.db"]  # no journal left behind

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import pytest
-from results_fixture import CONFIG, fill
+from results_fixture import CONFIG, fill, filled
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -187,9 +187,7 @@ def test_metrics_differ_and_lower_is_better_for_error(rows):
 
 
 def test_compare_cli_formats_and_bad_input(tmp_path):
-    db = tmp_path / "r.db"
-    with open_store(str(db)) as store:
-        fill(store)
+    db = filled(tmp_path / "r.db")
     runner = CliRunner()
     out = runner.invoke(app, ["compare", "--db", str(db), "--format", "csv"])
     assert out.exit_code == 0 and out.output.startswith("task,config,config_hash,metric,rank")

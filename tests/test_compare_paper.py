@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from results_fixture import fill, stored
+from results_fixture import filled, stored
 from scipy.stats import norm
 from typer.testing import CliRunner
 
@@ -115,9 +115,8 @@ def test_unreadable_cells_are_named_and_the_others_kept():
 
 
 def test_cells_not_run_and_of_other_metrics_are_listed(tmp_path):
-    db = tmp_path / "r.db"
+    db = filled(tmp_path / "r.db")
     with open_store(str(db)) as store:
-        fill(store)
         rows = store.run_rows(experiment="fixture", status=None)
         paper = read_paper(store.experiment_paper("fixture"))
     report = build_report(rows, "final", paper=paper)
@@ -148,8 +147,7 @@ def test_a_task_with_only_paper_cells_shows_them_as_not_run(tmp_path):
     db = tmp_path / "r.db"
     cells = [{"task": "wine-mlp", "plan": stored("Adam"), "name": "Adam", "metric": "f1",
               "value": 0.5, "note": "the paper's recall and precision look swapped"}]  # fmt: skip
-    with open_store(str(db)) as store:
-        fill(store, paper=cells)
+    filled(db, paper=cells)
     runner = CliRunner()
     out = runner.invoke(app, ["compare", "--db", str(db), "--task", "wine-mlp", "--metric", "f1"])
     assert out.exit_code == 0, out.output

@@ -5,19 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from results_fixture import CONFIG, EPOCHS, LEGACY, RUNS, SHORT, fill
+from results_fixture import CONFIG, EPOCHS, LEGACY, RUNS, SHORT, filled
 
 import optbench
 from optbench.errors import BadInput, DatabaseMissing
-from optbench.store.engine import open_store
 
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("results") / "r.db"
-    with open_store(str(path)) as store:
-        fill(store)
-    return str(path)
+    return str(filled(tmp_path_factory.mktemp("results") / "r.db"))
 
 
 def done(config) -> int:

@@ -154,7 +154,9 @@ def test_upgrade_keeps_every_row(old_url: str) -> None:
         assert run["versions"] == {"optbench": "0.1.0", "torch": "2.14.1"}
         assert (run["accuracy"], run["stage_starts"]) == (0.9, [0, 2])
         assert run["started_at"] == datetime(2025, 1, 1, 12, 0, 1, tzinfo=UTC)
-        assert store.run_status(FIXTURE_PLAN, "iris-mlp", 0, "abc123") is Status.DONE
+        identity = run_key(FIXTURE_PLAN, "iris-mlp", 0, "abc123")
+        by_key = {r["run_key"]: r["status"] for r in store.run_rows(status=None)}
+        assert Status(by_key[identity]) is Status.DONE
         assert [e["epoch"] for e in store.epoch_rows()] == [1, 2, 3]
         assert {(e["lr_min"], e["lr_max"]) for e in store.epoch_rows()} == {(None, None)}
 

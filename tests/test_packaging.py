@@ -11,8 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_package_is_installed():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
+    # every folder holding Python modules, with or without an __init__.py
     found = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "optbench").rglob("__init__.py")
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "optbench").rglob("*.py")
+        if "__pycache__" not in p.parts
     }
     mapped = {
         "optbench." + ".".join(p.parent.relative_to(ROOT).parts)

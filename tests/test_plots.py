@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from results_fixture import fill
+from results_fixture import filled
 from typer.testing import CliRunner
 
 from optbench.cli.app import app
-from optbench.store.engine import open_store
 
 runner = CliRunner()
 SVG = "{http://www.w3.org/2000/svg}"
@@ -37,10 +36,7 @@ def svg_paths(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("plots") / "r.db"
-    with open_store(str(path)) as store:
-        fill(store)
-    return path
+    return filled(tmp_path_factory.mktemp("plots") / "r.db")
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg"])
@@ -94,20 +90,10 @@ def test_plot_lr_of_several_plans(tmp_path, suffix):
         assert svg_paths(out) > 10
 
 
-def test_plot_lr_draws_the_lr_curve(tmp_path, monkeypatch):
+def test_plot_lr_draws_the_lr_curve(tmp_path, figures):
     """The line drawn is ``lr_curve``'s: sig [ANN] stays high, then falls to its floor."""
-    from matplotlib.figure import Figure
-
-    saved: list[Figure] = []
-    original = Figure.savefig
-
-    def savefig(self, *args, **kw):
-        saved.append(self)
-        return original(self, *args, **kw)
-
-    monkeypatch.setattr(Figure, "savefig", savefig)
     invoke("plot", "lr", "SGD(lr=0.1)+sig", "--epochs", 100, "--out", tmp_path / "lr.png")
-    [line] = saved[0].axes[0].get_lines()
+    [line] = figures[0].axes[0].get_lines()
     x, y = line.get_xdata(), line.get_ydata()
     assert x[0] == 0 and x[-1] == pytest.approx(100, abs=0.1)
     assert y[0] == pytest.approx(0.1, rel=0.01) and y[-1] < 0.01

@@ -9,7 +9,8 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from results_fixture import CONFIG, D, fill, record, stored
+from conftest import cli_commands
+from results_fixture import CONFIG, D, filled, record, stored
 from typer.testing import CliRunner
 
 from optbench.cli.app import app
@@ -24,22 +25,7 @@ def invoke(*args, env=None):
     return runner.invoke(app, [str(a) for a in args], env=env)
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["run"],
-        ["compare"],
-        ["show"],
-        ["tasks"],
-        ["plot", "curves"],
-        ["plot", "lr"],
-        ["plot", "track"],
-        ["baseline", "save"],
-        ["baseline", "export"],
-        ["baseline", "list"],
-        ["check"],
-    ],
-)
+@pytest.mark.parametrize("command", cli_commands(), ids=" ".join)
 def test_help_names_values_by_words_not_types(command):
     result = invoke(*command, "--help", env={"COLUMNS": "100"})
     assert result.exit_code == 0
@@ -75,9 +61,7 @@ def test_a_console_on_a_legacy_encoding_writes_ascii():
 
 
 def test_check_fails_on_a_plan_whose_new_runs_all_diverged(tmp_path):
-    db = tmp_path / "r.db"
-    with open_store(str(db)) as store:
-        fill(store)
+    db = filled(tmp_path / "r.db")
     saved = invoke("baseline", "save", "nightly", "--experiment", "fixture", "--db", db,
                    "--json", tmp_path / "nightly.json")  # fmt: skip
     assert saved.exit_code == 0, saved.output

@@ -3,6 +3,8 @@ a run killed with SIGKILL resumes from its last stored epoch, Ctrl-C keeps what 
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import signal
 import sqlite3
@@ -62,6 +64,17 @@ def test_four_runners_on_one_database_train_every_run_once(tmp_path, backend, re
     assert all(r["attempts"] == 1 for r in rows), [r["attempts"] for r in rows]
     trained = sum(int(o.split("trained ")[1].split(" runs")[0]) for o in outputs)
     assert trained == 18
+    # compare and the gate read what the runners stored
+    shown = subprocess.run([*OPTBENCH, "compare", "--db", db, "--format", "csv"],
+                           capture_output=True, text=True, env=ENV, check=True).stdout  # fmt: skip
+    table = list(csv.DictReader(io.StringIO(shown)))
+    assert len(table) == 6 and all(row["done"] == "3" for row in table)
+    baseline = tmp_path / "baseline.json"
+    subprocess.run([*OPTBENCH, "baseline", "save", "b", "--db", db, "--json", str(baseline)],
+                   capture_output=True, text=True, env=ENV, check=True)  # fmt: skip
+    gate = subprocess.run([*OPTBENCH, "check", "--baseline", str(baseline), "--db", db],
+                          capture_output=True, text=True, env=ENV)  # fmt: skip
+    assert gate.returncode == 0, gate.stdout + gate.stderr
 
 
 def test_a_run_killed_mid_way_resumes_from_its_last_stored_epoch(tmp_path):

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import ast
 import math
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import event, insert, text
 
-from optbench.errors import DatabaseMissing
+from optbench.errors import ClaimLost, DatabaseMissing
+from optbench.report import stored
 from optbench.store import Store, open_store, run_key
 from optbench.store import repository as repo
 from optbench.store.models import Run, utcnow
@@ -23,6 +26,10 @@ from optbench.train.record import EpochRecord, FinalMetrics, RunRecord, Status
 
 REPO = Path(__file__).resolve().parents[1]
 PLAN = "SGD(lr=0.1) | (Adam(lr=0.001)+d(rate=1e-06))"
+CONFIG = RunConfig(epochs=3, batch_size=32)
+CFG = CONFIG.hash
+OWNER = "runner-1"
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -64,7 +71,7 @@ def record(
         plan=plan,
         task=task,
         seed=seed,
-        config_hash="cfg1",
+        config_hash=CFG,
         status=status,
         device="cpu",
         versions={"optbench": "0.1.0", "torch": "2.14.1"},
@@ -79,11 +86,22 @@ def record(
     )
 
 
+def spec(plan: str = PLAN, task: str = "iris-mlp", seed: int = 0, **config) -> RunSpec:
+    return RunSpec(plan, task, seed, RunConfig(**({"epochs": 3, "batch_size": 32} | config)))
+
+
+def start(store: Store, experiment: str = "exp", owner: str = OWNER, **identity) -> int:
+    """plan_runs + claim: the run of ``spec(**identity)``, running under ``owner``."""
+    [planned] = store.plan_runs(experiment, [spec(**identity)])
+    assert store.claim([planned.id], owner) == [planned.id]
+    return planned.id
+
+
 def train(store: Store, experiment: str = "exp", **kw) -> int:
-    """start_run + finish_run, as ``optbench run`` does."""
+    """plan_runs + claim + finish_run, as ``optbench run`` does."""
     r = record(**kw)
-    run_id = store.start_run(experiment, r.plan, r.task, r.seed, r.config_hash, r.device)
-    store.finish_run(run_id, r)
+    run_id = start(store, experiment, plan=r.plan, task=r.task, seed=r.seed)
+    store.finish_run(run_id, OWNER, r)
     return run_id
 
 
@@ -92,10 +110,26 @@ def count(store: Store, table: str) -> int:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
+def statements_of(store: Store, read: Callable[[], T]) -> tuple[T, list[str]]:
+    """What ``read()`` returns, and the kind (SELECT, INSERT …) of each SQL statement it
+    ran, transaction control left out."""
+    statements: list[str] = []
+    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        got = read()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+    kinds = [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))]
+    return got, kinds
+
+
 def test_round_trip_of_a_run_record(store: Store) -> None:
     r = record(extra={"avg_gamma": 0.9})
-    run_id = store.start_run("exp", r.plan, r.task, r.seed, r.config_hash, "cuda:0")
-    store.finish_run(run_id, r)
+    [planned] = store.plan_runs("exp", [spec()])
+    assert store.claim([planned.id], OWNER) == [planned.id]
+    store.finish_run(planned.id, OWNER, r)
+    run_id = planned.id
 
     [row] = store.run_rows()
     assert row["id"] == run_id
@@ -103,10 +137,11 @@ def test_round_trip_of_a_run_record(store: Store) -> None:
         PLAN,
         "iris-mlp",
         0,
-        "cfg1",
+        CFG,
     )
     assert row["status"] == "done"
-    assert row["device"] == "cpu"  # the record's device: what actually trained it
+    assert row["device"] == "cpu"  # the configuration's device kind
+    assert (row["owner"], row["lease_until"], row["attempts"]) == (OWNER, None, 1)
     assert row["versions"] == {"optbench": "0.1.0", "torch": "2.14.1"}
     assert row["stage_starts"] == [0, 2]
     assert row["extra"] == {"avg_gamma": 0.9}
@@ -142,79 +177,79 @@ def test_a_diverged_run_keeps_its_epochs_with_nan_as_none(store: Store) -> None:
     assert second["val_loss"] == math.inf
 
 
-def test_run_status_and_find_run(store: Store) -> None:
-    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is None
-    assert store.find_run(PLAN, "iris-mlp", 0, "cfg1") is None
-    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
-    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is Status.RUNNING
-    store.finish_run(run_id, record())
-    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is Status.DONE
-    assert store.find_run(PLAN, "iris-mlp", 0, "cfg1") == run_id
+def test_lookup_finds_a_run_by_its_whole_identity(store: Store) -> None:
+    assert store.lookup([spec()]) == [None]
+    run_id = start(store)
+    [found] = store.lookup([spec()])
+    assert (found.id, found.status) == (run_id, Status.RUNNING)
+    store.finish_run(run_id, OWNER, record())
+    [found] = store.lookup([spec()])
+    assert (found.id, found.status) == (run_id, Status.DONE)
     # every part of the identity counts
-    assert store.run_status(PLAN, "iris-mlp", 1, "cfg1") is None
-    assert store.run_status(PLAN, "iris-mlp", 0, "cfg2") is None
-    assert store.run_status(PLAN, "wine-mlp", 0, "cfg1") is None
-    assert store.run_status("SGD", "iris-mlp", 0, "cfg1") is None
+    others = [spec(seed=1), spec(epochs=4), spec(task="wine-mlp"), spec(plan="SGD")]
+    assert store.lookup(others) == [None] * 4
 
 
-def test_start_run_refuses_a_done_run(store: Store) -> None:
-    train(store)
-    with pytest.raises(ValueError, match="already done"):
-        store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+def test_a_done_run_is_not_trained_again(store: Store) -> None:
+    run_id = train(store)
+    [planned] = store.plan_runs("exp", [spec()])
+    assert (planned.id, planned.status) == (run_id, Status.DONE)
+    assert store.claim([run_id], "runner-2", retry_diverged=True) == []
     assert count(store, "runs") == 1 and count(store, "epochs") == 3
 
 
 @pytest.mark.parametrize("how", ["failed", "diverged", "interrupted", "running"])
-def test_start_run_redoes_an_unfinished_run(store: Store, how: str) -> None:
-    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+def test_an_unfinished_run_is_trained_again_as_the_same_run(store: Store, how: str) -> None:
+    run_id = start(store)
     if how == "interrupted":
-        store.mark_interrupted(run_id, "KeyboardInterrupt: ")
-    elif how != "running":
-        store.finish_run(run_id, record(status=Status(how), error="boom"))
+        store.release([run_id], OWNER, "KeyboardInterrupt: ")
+    elif how == "running":
+        store.expire(OWNER)  # its runner died
+    else:
+        store.finish_run(run_id, OWNER, record(status=Status(how), error="boom"))
     before = store.run_rows(status=None)[0]
     assert before["status"] == how
 
-    again = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cuda:0")
+    [planned] = store.plan_runs("exp", [spec()])
+    assert store.claim([planned.id], "runner-2", retry_diverged=True) == [run_id]
 
-    assert again == run_id
     [row] = store.run_rows(status=None)
-    assert row["status"] == "running" and row["device"] == "cuda:0"
+    assert row["status"] == "running" and row["owner"] == "runner-2"
     assert row["error"] is None and row["finished_at"] is None
-    assert row["accuracy"] is None and row["stage_starts"] == [] and row["versions"] == {}
+    assert row["accuracy"] is None and row["attempts"] == 2
     assert row["started_at"] >= before["started_at"]
-    assert count(store, "epochs") == 0
     assert count(store, "experiment_runs") == 1
-    store.finish_run(run_id, record())
+    store.finish_run(run_id, "runner-2", record())
     assert count(store, "runs") == 1 and count(store, "epochs") == 3
 
 
-def test_finish_run_replaces_epoch_rows_of_an_earlier_finish(store: Store) -> None:
-    run_id = train(store)
-    store.finish_run(run_id, record(epoch_rows=epochs(2)))
+def test_a_retried_run_resumed_from_scratch_keeps_only_its_new_epochs(store: Store) -> None:
+    run_id = train(store, status=Status.FAILED, error="CUDA out of memory")
+    assert store.claim([run_id], OWNER) == [run_id]
+    store.truncate_epochs(run_id, OWNER, keep_through=0)
+    store.finish_run(run_id, OWNER, record(epoch_rows=epochs(2)))
     assert [e["epoch"] for e in store.epoch_rows()] == [1, 2]
 
 
-def test_link_puts_a_run_in_a_second_experiment(store: Store) -> None:
+def test_planning_a_run_again_puts_it_in_a_second_experiment(store: Store) -> None:
     run_id = train(store, experiment="first")
     train(store, experiment="first", seed=1)
     assert [r["id"] for r in store.run_rows(experiment="second")] == []
 
-    store.link("second", run_id)
-    store.link("second", run_id)  # idempotent
+    store.plan_runs("second", [spec()])
+    store.plan_runs("second", [spec()])  # idempotent
 
     assert store.experiments() == ["first", "second"]
     assert [r["id"] for r in store.run_rows(experiment="second")] == [run_id]
     assert len(store.run_rows(experiment="first")) == 2
     assert len(store.run_rows()) == 2  # linked twice, still one run
     assert [e["run_id"] for e in store.epoch_rows(experiment="second")] == [run_id] * 3
-    with pytest.raises(ValueError, match="no run"):
-        store.link("second", 999)
 
 
 def test_a_redone_run_joins_the_experiment_that_redoes_it(store: Store) -> None:
-    run_id = store.start_run("first", PLAN, "iris-mlp", 0, "cfg1", "cpu")
-    store.mark_interrupted(run_id)
-    assert store.start_run("second", PLAN, "iris-mlp", 0, "cfg1", "cpu") == run_id
+    run_id = start(store, "first")
+    store.release([run_id], OWNER)
+    assert start(store, "second") == run_id
     assert store.run_rows(experiment="first", status=None)[0]["id"] == run_id
     assert store.run_rows(experiment="second", status=None)[0]["id"] == run_id
 
@@ -251,37 +286,47 @@ def test_epoch_rows_filters(store: Store, monkeypatch: pytest.MonkeyPatch) -> No
     assert [(r["run_id"], r["epoch"]) for r in rows] == [(a, 1), (a, 2), (a, 3), (b, 1), (b, 2)]
 
 
-def test_a_failing_finish_run_leaves_nothing_half_written(store: Store) -> None:
-    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+def test_a_failing_finish_run_leaves_nothing_half_written(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = start(store)
     duplicate = (*epochs(3), epochs(1)[0])
     with pytest.raises(ValueError, match="epoch rows rejected"):
-        store.finish_run(run_id, record(epoch_rows=duplicate))
+        store.finish_run(run_id, OWNER, record(epoch_rows=duplicate))
+
+    def full(*args, **kw) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:  # fails after the run row was updated
+        patch.setattr(repo, "_put_epochs", full)
+        with pytest.raises(OSError, match="disk full"):
+            store.finish_run(run_id, OWNER, record())
 
     [row] = store.run_rows(status=None)
     assert row["status"] == "running"  # the run row was updated first, and rolled back
     assert row["accuracy"] is None and row["finished_at"] is None
     assert count(store, "epochs") == 0
-    store.finish_run(run_id, record())  # the store is still usable
+    store.finish_run(run_id, OWNER, record())  # the store is still usable
     assert count(store, "epochs") == 3
 
 
 def test_finish_run_checks_its_arguments(store: Store) -> None:
-    run_id = store.start_run("exp", PLAN, "iris-mlp", 0, "cfg1", "cpu")
+    run_id = start(store)
     with pytest.raises(ValueError, match="not for run"):
-        store.finish_run(run_id, record(seed=5))
+        store.finish_run(run_id, OWNER, record(seed=5))
     with pytest.raises(ValueError, match="running"):
-        store.finish_run(run_id, record(status=Status.RUNNING))
-    with pytest.raises(ValueError, match="no run"):
-        store.finish_run(run_id + 1, record())
-    assert store.run_status(PLAN, "iris-mlp", 0, "cfg1") is Status.RUNNING
+        store.finish_run(run_id, OWNER, record(status=Status.RUNNING))
+    with pytest.raises(ClaimLost, match="not stored"):
+        store.finish_run(run_id + 1, OWNER, record())
+    assert store.lookup([spec()])[0].status is Status.RUNNING
 
 
-def test_mark_interrupted_leaves_a_finished_run_alone(store: Store) -> None:
+def test_release_leaves_a_finished_run_alone(store: Store) -> None:
     run_id = train(store)
-    store.mark_interrupted(run_id, "too late")
+    assert store.release([run_id], OWNER, "too late") == []
     [row] = store.run_rows()
     assert row["status"] == "done" and row["error"] is None
-    store.mark_interrupted(12345)  # unknown: nothing to do
+    assert store.release([12345], OWNER) == []  # unknown: nothing to do
 
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
@@ -313,17 +358,9 @@ def test_run_rows_of_10000_runs_is_one_select(store: Store) -> None:
     ]
     with store._writer.begin() as session:
         session.execute(insert(Run), rows)
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        got = store.run_rows()
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listen)
+    got, statements = statements_of(store, store.run_rows)
     assert len(got) == 10_000 and got[-1]["versions"] == {"torch": "2.14.1"}
-    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
-        "SELECT"
-    ]
+    assert statements == ["SELECT"]
 
 
 def test_bare_paths_and_the_environment_name_sqlite_files(
@@ -361,7 +398,7 @@ def test_two_stores_writing_one_file_at_once_lose_nothing(tmp_path) -> None:
         try:
             for seed in range(k * 100, k * 100 + 15):
                 train(s, experiment=f"exp{k % 2}", seed=seed)
-                s.link("all", s.find_run(PLAN, "iris-mlp", seed, "cfg1"))
+                s.plan_runs("all", [spec(seed=seed)])
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
@@ -392,11 +429,23 @@ def test_the_store_imports_neither_torch_nor_pandas() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_reports_read_through_the_store_and_import_no_sqlalchemy(loaded_after) -> None:
+    """The store owns the schema: no module of ``optbench.report`` imports SQLAlchemy, at
+    its top or inside a function, and a fresh interpreter importing them all loads none."""
+    report = REPO / "optbench" / "report"
+    for path in sorted(report.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            assert not [n for n in names if n.split(".")[0] == "sqlalchemy"], path.name
+    modules = sorted(p.stem for p in report.glob("*.py") if p.stem != "__init__")
+    assert len(modules) > 10
+    code = "\n".join(f"import optbench.report.{m}" for m in modules)
+    assert loaded_after(code, names=("sqlalchemy", "torch")) == []
+
+
 # -- 0004: the identity as a key, the configuration in columns, labels, paper values --------
-
-
-def spec(plan: str = PLAN, task: str = "iris-mlp", seed: int = 0, **config) -> RunSpec:
-    return RunSpec(plan, task, seed, RunConfig(**({"epochs": 3, "batch_size": 32} | config)))
 
 
 def test_run_key_is_the_specs_key() -> None:
@@ -429,16 +478,28 @@ def test_run_rows_have_every_column_and_the_experiments_label(store: Store) -> N
 
 def test_run_rows_filtered_by_experiment_stays_one_select(store: Store) -> None:
     store.plan_runs("A", [spec(seed=s) for s in range(5)], labels=["x"] * 5)
-    statements: list[str] = []
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
-    event.listen(store.engine, "before_cursor_execute", listen)
-    try:
-        assert len(store.run_rows(experiment="A", task="iris-mlp", status=None)) == 5
-    finally:
-        event.remove(store.engine, "before_cursor_execute", listen)
-    assert [s.split()[0] for s in statements if not s.startswith(("BEGIN", "ROLLBACK"))] == [
-        "SELECT"
-    ]
+    got, statements = statements_of(
+        store, lambda: store.run_rows(experiment="A", task="iris-mlp", status=None)
+    )
+    assert len(got) == 5 and statements == ["SELECT"]
+
+
+def test_run_labels_are_the_labels_of_each_runs_links_in_one_select(store: Store) -> None:
+    ids = [p.id for p in store.plan_runs("A", [spec(seed=s) for s in range(4)],
+                                         labels=["SGD | (Adam+d)", "SGD", None, ""])]  # fmt: skip
+    store.plan_runs("B", [spec(seed=0), spec(seed=1)], labels=["sgd then adam", "SGD"])
+    store.plan_runs("C", [spec(seed=0)], labels=[None])
+    labels, statements = statements_of(store, store.run_labels)
+    assert labels == {
+        ids[0]: frozenset({"SGD | (Adam+d)", "sgd then adam"}),  # two experiments disagree
+        ids[1]: frozenset({"SGD"}),
+    }  # no label (None or empty): left out
+    assert statements == ["SELECT"]
+    assert stored.link_labels(store) == {ids[0]: labels[ids[0]], ids[1]: "SGD"}
+    rows = stored.run_rows(store, status=Status.PENDING)  # no experiment: from the links
+    assert {r["id"]: r["label"] for r in rows} == dict(
+        zip(ids, [labels[ids[0]], "SGD", None, None], strict=True)
+    )
 
 
 def test_paper_values_are_stored_with_the_experiment(store: Store) -> None:

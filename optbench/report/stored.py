@@ -2,7 +2,8 @@
 files wrote, the papers' values, and filters that name what exists when they match
 nothing.
 
-No torch here: ``compare`` stays light.
+No torch here: ``compare`` stays light; and no SQLAlchemy: the store owns the schema, the
+reports read through its methods.
 """
 
 from __future__ import annotations
@@ -44,20 +45,8 @@ def link_labels(store) -> dict[int, str | frozenset[str]]:
     """Per run id, the label its experiment links carry: one text when they agree, the
     set of them when they do not (``labels.group_label`` then names the plan by its short
     label); runs whose links have none are left out."""
-    from sqlalchemy import select
-
-    from optbench.store.models import Base
-
-    links = Base.metadata.tables["experiment_runs"]
-    if "label" not in links.c:
-        return {}
-    seen: dict[int, set[str]] = {}
-    with store.engine.connect() as conn:
-        for run_id, label in conn.execute(select(links.c.run_id, links.c.label)):
-            if label:
-                seen.setdefault(run_id, set()).add(label)
-    return {run_id: next(iter(labels)) if len(labels) == 1 else frozenset(labels)
-            for run_id, labels in seen.items()}  # fmt: skip
+    return {run_id: next(iter(labels)) if len(labels) == 1 else labels
+            for run_id, labels in store.run_labels().items()}  # fmt: skip
 
 
 def run_rows(

@@ -66,7 +66,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Result
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -75,9 +74,6 @@ from optbench.store.models import (
     Base,
     Baseline,
     BaselineEntry,
-    Experiment,
-    ExperimentRun,
-    Run,
     UTCDateTime,
     utcnow,
 )
@@ -448,10 +444,8 @@ class Store:
 
         return self._transaction(body)
 
-    def finish_run(
-        self, run_id: int, owner: str | RunRecord, record: RunRecord | None = None
-    ) -> None:
-        """Store the outcome of a run: ``finish_run(run_id, owner, record)``.
+    def finish_run(self, run_id: int, owner: str, record: RunRecord) -> None:
+        """Store the outcome of a run ``owner`` holds.
 
         Status (done, diverged, failed or interrupted), final metrics, timings, versions,
         stage starts, seeds per pass, extra, error and the finish time (the database's
@@ -459,16 +453,7 @@ class Store:
         Epoch rows in ``record.epochs`` are stored as by ``add_epochs`` (rows already stored
         stay). Raises ``ClaimLost`` when the run is not running under ``owner``, and
         ValueError when ``record`` is not this run's or not finished; nothing is written then.
-
-        ``finish_run(run_id, record)`` (no owner) is the form of the runner that plans and
-        claims with ``start_run``: it replaces all epoch rows and sets ``device`` from the
-        record; it goes once every runner claims.
         """
-        if isinstance(owner, RunRecord):
-            self._finish_unclaimed(run_id, owner)
-            return
-        if record is None:
-            raise TypeError("finish_run(run_id, owner, record) needs the record")
         _check_finished(record)
         rows = [_epoch_row(run_id, e) for e in record.epochs]
         _check_epochs(run_id, rows)
@@ -550,133 +535,6 @@ class Store:
             )
         return row
 
-    # -- the runner without claims (until every runner claims) ----------------------------
-
-    def run_status(self, plan: str, task: str, seed: int, config_hash: str) -> Status | None:
-        """The status of the run with this identity, or None when there is none."""
-        query = select(_runs.c.status).where(
-            _runs.c.run_key == run_key(plan, task, seed, config_hash)
-        )
-        with self._reading() as conn:
-            status = conn.execute(query).scalar_one_or_none()
-        return None if status is None else Status(status)
-
-    def find_run(self, plan: str, task: str, seed: int, config_hash: str) -> int | None:
-        """The id of the run with this identity, or None when there is none."""
-        query = select(_runs.c.id).where(_runs.c.run_key == run_key(plan, task, seed, config_hash))
-        with self._reading() as conn:
-            return conn.execute(query).scalar_one_or_none()
-
-    def start_run(
-        self, experiment: str, plan: str, task: str, seed: int, config_hash: str, device: str
-    ) -> int:
-        """Mark the run with this identity running, in ``experiment``; return its id.
-
-        A new identity gets a new row. A run that exists and is not done (pending, running,
-        failed, diverged, interrupted) is reset: its epoch rows, final metrics, error and
-        finish time are deleted, so a redone run is never counted twice. A done run raises
-        ValueError: check ``run_status`` first, and ``link`` a done run to reuse it. No
-        owner, no lease: ``claim`` is the way for runners that share a database.
-        """
-        for attempt in (1, 2):
-            try:
-                with self._write() as session:
-                    return self._start(session, experiment, plan, task, seed, config_hash, device)
-            except IntegrityError:
-                # Two writers inserted the same identity or experiment at once (PostgreSQL);
-                # the second attempt finds the first one's row.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _start(
-        self,
-        session: Session,
-        experiment: str,
-        plan: str,
-        task: str,
-        seed: int,
-        config_hash: str,
-        device: str,
-    ) -> int:
-        experiment_id = _experiment_id(session, experiment)
-        key = run_key(plan, task, seed, config_hash)
-        run = session.scalars(select(Run).where(Run.run_key == key)).one_or_none()
-        if run is None:
-            run = Run(
-                run_key=key,
-                plan=plan,
-                task=task,
-                seed=seed,
-                config_hash=config_hash,
-                device=device,
-                status=Status.RUNNING.value,
-                attempts=1,
-            )
-            session.add(run)
-            session.flush()
-        elif run.status == Status.DONE.value:
-            raise ValueError(f"run {run.id} ({task}, seed {seed}) is already done: {plan}")
-        else:
-            session.execute(delete(_epochs).where(_epochs.c.run_id == run.id))
-            _reset(run, device)
-        _link(session, experiment_id, run.id)
-        return run.id
-
-    def _finish_unclaimed(self, run_id: int, record: RunRecord) -> None:
-        """``finish_run(run_id, record)``: the outcome and all epoch rows, replacing any."""
-        _check_finished(record)
-        rows = [_epoch_row(run_id, e) for e in record.epochs]
-        key = run_key(record.plan, record.task, record.seed, record.config_hash)
-
-        def body(conn: Connection) -> None:
-            stored = conn.execute(
-                select(_runs.c.run_key).where(_runs.c.id == run_id)
-            ).scalar_one_or_none()
-            if stored is None:
-                raise ValueError(f"no run with id {run_id}")
-            if stored != key:
-                raise ValueError(f"record is not for run {run_id} {_identity_of(conn, run_id)}")
-            # the run row first: a failure below must undo it as well
-            conn.execute(
-                update(_runs)
-                .where(_runs.c.id == run_id)
-                .values(
-                    _outcome(record)
-                    | {"device": record.device, "finished_at": utcnow(), "lease_until": None}
-                )
-            )
-            conn.execute(delete(_epochs).where(_epochs.c.run_id == run_id))
-            if rows:
-                try:
-                    conn.execute(insert(_epochs), rows)
-                except IntegrityError as e:
-                    raise ValueError(f"run {run_id}: epoch rows rejected: {e.orig}") from e
-
-        self._transaction(body)
-
-    def mark_interrupted(self, run_id: int, error: str | None = None) -> None:
-        """Mark a running run interrupted (it will be redone). A run that is not running
-        (already finished, or unknown) is left as it is."""
-        with self._write() as session:
-            session.execute(
-                update(Run)
-                .where(Run.id == run_id, Run.status == Status.RUNNING.value)
-                .values(
-                    status=Status.INTERRUPTED.value,
-                    error=error,
-                    finished_at=utcnow(),
-                    lease_until=None,
-                )
-            )
-
-    def link(self, experiment: str, run_id: int) -> None:
-        """Include run ``run_id`` in ``experiment`` (created if needed); idempotent."""
-        with self._write() as session:
-            if session.get(Run, run_id) is None:
-                raise ValueError(f"no run with id {run_id}")
-            _link(session, _experiment_id(session, experiment), run_id)
-
     # -- reading --------------------------------------------------------------------------
 
     def experiments(self) -> list[str]:
@@ -723,6 +581,19 @@ class Store:
             query = query.where(_runs.c.status == status.value)
         with self._reading() as conn:
             return _dicts(conn.execute(query))
+
+    def run_labels(self) -> dict[int, frozenset[str]]:
+        """Per run id, the labels its experiment links carry (the plan as each experiment's
+        plan file writes it); links without a label (None or empty) are left out, and so are
+        runs that have none. One SELECT whatever the number of runs."""
+        query = select(_links.c.run_id, _links.c.label).where(
+            _links.c.label.is_not(None), _links.c.label != ""
+        )
+        labels: dict[int, set[str]] = {}
+        with self._reading() as conn:
+            for run_id, label in conn.execute(query):
+                labels.setdefault(run_id, set()).add(label)
+        return {run_id: frozenset(found) for run_id, found in labels.items()}
 
     def epoch_rows(
         self,
@@ -840,7 +711,8 @@ def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 def _claimable(table: Any, statuses: list[str], now: ColumnElement[Any]) -> ColumnElement[bool]:
     """Runs a claim may take: in ``statuses``, or running on a lease that ran out (a running
-    run without a lease was started without a claim, by a runner that did not claim)."""
+    run without a lease was running when its database was upgraded to claims: its runner
+    held no claim to renew)."""
     return or_(
         table.c.status.in_(statuses),
         and_(
@@ -912,36 +784,6 @@ def _run_ids_of(experiment: str):
         .join(_experiments, _experiments.c.id == _links.c.experiment_id)
         .where(_experiments.c.name == experiment)
     )
-
-
-def _experiment_id(session: Session, name: str) -> int:
-    found = session.scalars(select(Experiment.id).where(Experiment.name == name)).one_or_none()
-    if found is not None:
-        return found
-    experiment = Experiment(name=name)
-    session.add(experiment)
-    session.flush()
-    return experiment.id
-
-
-def _link(session: Session, experiment_id: int, run_id: int) -> None:
-    if session.get(ExperimentRun, (experiment_id, run_id)) is None:
-        session.add(ExperimentRun(experiment_id=experiment_id, run_id=run_id))
-        session.flush()
-
-
-def _reset(run: Run, device: str) -> None:
-    run.status = Status.RUNNING.value
-    run.device = device
-    run.owner = None
-    run.lease_until = None
-    run.attempts = (run.attempts or 0) + 1
-    run.started_at = utcnow()
-    run.finished_at = None
-    run.error = None
-    run.versions, run.stage_starts, run.extra = {}, [], {}
-    run.accuracy = run.loss = run.f1 = run.precision = run.recall = None
-    run.ms_per_batch = run.s_per_epoch = None
 
 
 def _outcome(record: RunRecord) -> dict[str, Any]:
