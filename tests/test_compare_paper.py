@@ -52,6 +52,25 @@ def test_a_mean_cell_is_consistent_inside_our_ci_or_within_the_papers_std():
     assert narrow.verdict == "inconsistent" and "beyond the paper's ± 0.01" in narrow.reason
 
 
+def test_a_printed_value_stands_for_every_value_that_rounds_to_it():
+    ninth = row([1 / 9] * 3)  # every seed exactly 1/9: a CI of width 0
+    assert check(cell(0.1111), ninth, FINAL).verdict == "inconsistent"
+    rounded = check(cell(0.1111, rounding=0.00005), ninth, FINAL)
+    assert rounded.verdict == "consistent"
+    assert check(cell(0.1112, rounding=0.00005), ninth, FINAL).verdict == "inconsistent"
+    # printed in percent, compared as accuracy: the half unit is divided by 100
+    as_error = check(cell(88.89, "error", rounding=0.005), ninth, FINAL)
+    assert as_error.verdict == "consistent" and as_error.paper == pytest.approx(0.1111)
+
+
+def test_a_paper_that_ran_once_is_judged_as_one_run_of_ours():
+    ours = row([0.96, 0.97, 0.98])
+    once = check(cell(0.985, stat="max", trials=1), ours, FINAL)  # mean ± 1.96·0.01
+    assert once.ours == pytest.approx(0.97)  # our mean, not our best seed
+    assert "the 95% range of one run" in once.reason and once.verdict == "consistent"
+    assert check(cell(0.90, stat="max", trials=1), ours, FINAL).verdict == "inconsistent"
+
+
 def test_one_seed_gives_no_interval():
     assert check(cell(0.95), row([0.97]), FINAL).verdict == "untested"
     assert check(cell(0.95, std=0.03), row([0.97]), FINAL).verdict == "consistent"

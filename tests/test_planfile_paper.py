@@ -51,10 +51,12 @@ paper:
     assert paper["source"] == "[DSA] Table 7" and paper["note"] == "recall and precision swapped"
     first, second, third = paper["cells"]
     assert first == {"task": "iris-mlp", "plan": "SGD(lr=0.1, weight_decay=0.0)",
-                     "name": "SGD", "metric": "final", "stat": "mean", "value": 0.9}  # fmt: skip
+                     "name": "SGD", "metric": "final", "stat": "mean", "value": 0.9,
+                     "rounding": 0.05}  # fmt: skip
     assert second["name"] == third["name"] == "SGD+M+warmup + step"  # as the plans list writes it
     assert second["plan"] == third["plan"] and second["std"] == 0.5
     assert third["stat"] == "max" and third["trials"] == 10 and third["note"] == "best of ten"
+    assert second["rounding"] == pytest.approx(0.05) and third["rounding"] == pytest.approx(0.005)
 
 
 CELL = "task: iris-mlp, plan: SGD, metric: final, value: 0.9"

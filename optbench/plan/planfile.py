@@ -28,7 +28,9 @@ it; ``metric`` is a name of ``optbench compare --metric`` (checked by the runner
 knows the metrics), ``stat`` is ``mean`` (default) or ``max`` (the best seed), values are
 in the metric's units; ``std`` (the paper's ± over seeds) and ``trials`` (its number of
 trials) are optional. ``PlanFile.paper`` keeps the cells with each plan's stored text
-(``plan``), its written text (``name``) and the cell's line (``line``).
+(``plan``), its written text (``name``), the cell's line (``line``) and half a unit of
+the value's last written digit (``rounding``: 0.00005 for 0.8693), since a printed value
+stands for every value that rounds to it.
 
 Every error is a ``PlanFileError`` naming the file, the line and the key; a bad plan
 expression adds the expression with a caret under the fault. The file is read with
@@ -174,6 +176,14 @@ def load_plan_file(path: str | Path, tasks: Iterable[str] | None = None) -> Plan
 
         tasks = TASKS
     return _Reader(name, tuple(tasks)).plan_file(root, path)
+
+
+def _half_unit(text: str) -> float:
+    """Half a unit of the last digit a number is written with: a paper value printed as
+    0.8693 stands for anything in [0.86925, 0.86935)."""
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 0.5 * 10.0 ** (int(exponent or 0) - decimals)
 
 
 def _line(node: Node) -> int:
@@ -460,6 +470,7 @@ class _Reader:
                 )
             cell["plan"] = format_plan(resolve(plan, defaults))
             cell["name"] = plan.label
+            cell["rounding"] = _half_unit(raw["value"][1].value)
             cells.append(cell)
         block["cells"] = cells
         return block

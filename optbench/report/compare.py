@@ -209,7 +209,8 @@ def paper_caption(report: Report) -> str:
     return (
         f"The paper's values{source} beside ours. Consistent: the paper's mean inside our "
         "95% CI, or ours within the paper's ± std; a best-seed (max) cell: the paper's best "
-        "inside the 95% range of a best of that many seeds drawn like ours."
+        "inside the 95% range of a best of that many seeds drawn like ours (of one run, for "
+        "a paper that ran once); a printed value stands for all that round to it."
     )
 
 

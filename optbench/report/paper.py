@@ -34,6 +34,12 @@ configuration):
   a plan with some diverged seeds is judged on its finished seeds and the row says how
   many diverged. Cells whose plan was not run in the shown runs are listed as not run.
 
+- A printed value stands for every value that rounds to it: a cell written 0.1111 in its
+  plan file covers [0.11105, 0.11115] (the cell's ``rounding``, half a unit of its last
+  written digit), so a run of exactly 1/9 is consistent with it.
+- A ``max`` cell of ``trials: 1`` is a paper that ran the cell once: ours is our mean, and
+  the paper's run is judged against the 95% range of one run of ours.
+
 Values equal up to floating-point noise (``stats.NOISE``) count as equal at the edges.
 """
 
@@ -71,6 +77,7 @@ class PaperCell:
     note: str | None = None
     source: str | None = None
     trials: int | None = None  # the paper's number of trials, for "max" cells
+    rounding: float = 0.0  # half a unit of the printed value's last digit
 
     @property
     def what(self) -> str:
@@ -134,6 +141,7 @@ def _cell(raw: Mapping[str, Any], source: str | None) -> PaperCell:
         note=_text(raw.get("note")),
         source=_text(raw.get("source")) or source,
         trials=trials,
+        rounding=abs(_number(raw.get("rounding", 0.0), "rounding")),
     )
 
 
@@ -258,16 +266,20 @@ def check(cell: PaperCell, row: Any, metric: Metric) -> PaperCheck | None:
             why = f"every seed diverged ({diverged}); the paper reports a value"
             return judged(None, None, None, "inconsistent", why)
         return judged(None, None, None, "untested", "no finished seed")
-    if cell.stat == "max":
+    one_run = cell.stat == "max" and cell.trials == 1  # a paper that ran each cell once
+    if cell.stat == "max" and not one_run:
         ours = float(row.extreme)
         what, range_name = "our best seed", "the range of a best of"
     else:
         ours = float(row.mean)
         what, range_name = "our mean", "our 95% CI"
-    within_std = paper_std is not None and abs(ours - paper) <= paper_std + float(
-        _noise(ours, paper)
-    )
-    std_text = f"the paper's ± {paper_std:g}" if paper_std is not None else ""
+    # the printed value stands for every value that rounds to it
+    rounding = cell.rounding * (100.0 if converted and cell.metric == "final" else 1.0)
+    if converted and cell.metric == "error":
+        rounding /= 100.0
+    within_std = abs(ours - paper) <= (paper_std or 0.0) + rounding + float(_noise(ours, paper))
+    within_std = within_std and (paper_std is not None or rounding > 0)
+    std_text = f"the paper's ± {paper_std:g}" if paper_std is not None else "the paper's rounding"
     if n < 2 or not math.isfinite(float(row.std)):
         if within_std:
             return judged(ours, None, None, "consistent", f"{what} is within {std_text}")
@@ -276,14 +288,16 @@ def check(cell: PaperCell, row: Any, metric: Metric) -> PaperCheck | None:
         trials = cell.trials or n
         low, high = best_of_range(float(row.mean), float(row.std), trials,
                                   metric.higher_is_better)  # fmt: skip
-        range_name = f"the 95% range of a best of {trials} seeds"
+        range_name = (
+            "the 95% range of one run" if one_run else f"the 95% range of a best of {trials} seeds"
+        )
     else:
         low, high = float(row.ci_low), float(row.ci_high)
-    if _inside(paper, low, high):
+    if _inside(paper, low - rounding, high + rounding):
         return judged(ours, low, high, "consistent", f"the paper's value is inside {range_name}")
     if within_std:
         return judged(ours, low, high, "consistent", f"{what} is within {std_text}")
-    beyond = f" and {what} is beyond {std_text}" if std_text else ""
+    beyond = f" and {what} is beyond {std_text}" if paper_std is not None else ""
     return judged(ours, low, high, "inconsistent",
                   f"the paper's value is outside {range_name}{beyond}")  # fmt: skip
 
