@@ -28,9 +28,10 @@ it; ``metric`` is a name of ``optbench compare --metric`` (checked by the runner
 knows the metrics), ``stat`` is ``mean`` (default) or ``max`` (the best seed), values are
 in the metric's units; ``std`` (the paper's ± over seeds) and ``trials`` (its number of
 trials) are optional. ``PlanFile.paper`` keeps the cells with each plan's stored text
-(``plan``), its written text (``name``), the cell's line (``line``) and half a unit of
-the value's last written digit (``rounding``: 0.00005 for 0.8693), since a printed value
-stands for every value that rounds to it.
+(``plan``), its written text (``name``) and the cell's line (``line``). ``rounding`` (in
+the block, or per cell) is half a unit of the last digit the paper prints, in the cell's
+units — a table of percentages with two decimals, written as accuracies, has rounding
+0.00005 — since a printed value stands for every value that rounds to it (default 0).
 
 Every error is a ``PlanFileError`` naming the file, the line and the key; a bad plan
 expression adds the expression with a caret under the fault. The file is read with
@@ -70,7 +71,7 @@ from optbench.plan.timeline import stage_epochs
 KEYS = (
     "experiment", "tasks", "epochs", "batch_size", "seeds", "defaults", "plans", "stack", "paper",
 )  # fmt: skip
-CELL_KEYS = ("task", "plan", "metric", "stat", "value", "std", "trials", "note")
+CELL_KEYS = ("task", "plan", "metric", "stat", "value", "std", "trials", "note", "rounding")
 REQUIRED = ("experiment", "tasks", "plans")
 # The whole numbers a file (or the command line, which overrides it) may give: far more
 # than any experiment of the papers, far less than what would take a day to list.
@@ -176,14 +177,6 @@ def load_plan_file(path: str | Path, tasks: Iterable[str] | None = None) -> Plan
 
         tasks = TASKS
     return _Reader(name, tuple(tasks)).plan_file(root, path)
-
-
-def _half_unit(text: str) -> float:
-    """Half a unit of the last digit a number is written with: a paper value printed as
-    0.8693 stands for anything in [0.86925, 0.86935)."""
-    mantissa, _, exponent = text.lower().partition("e")
-    decimals = len(mantissa.partition(".")[2])
-    return 0.5 * 10.0 ** (int(exponent or 0) - decimals)
 
 
 def _line(node: Node) -> int:
@@ -409,14 +402,21 @@ class _Reader:
         the plan's canonical resolved text."""
         entries = self.mapping(node, "paper", "a mapping with source, note and cells")
         for key, (key_node, _) in entries.items():
-            if key not in ("source", "note", "cells"):
-                message = f"unknown key {quoted(key)} (valid: source, note, cells)"
+            if key not in ("source", "note", "rounding", "cells"):
+                message = f"unknown key {quoted(key)} (valid: source, note, rounding, cells)"
                 raise self.fail(message, key_node, "paper")
         if "cells" not in entries:
             raise self.fail("the paper's values need 'cells': a list of cells", node, "paper")
         block: dict[str, object] = {
             k: self.text(entries[k][1], f"paper.{k}") for k in ("source", "note") if k in entries
         }
+        rounding = 0.0
+        if "rounding" in entries:
+            rounding = self.scalar(entries["rounding"][1], "paper.rounding")
+            if isinstance(rounding, bool) or not isinstance(rounding, int | float) or rounding < 0:
+                node_ = entries["rounding"][1]
+                message = f"expected a number >= 0, got {_describe(node_)}"
+                raise self.fail(message, node_, "paper.rounding")
         cells_node = entries["cells"][1]
         if not isinstance(cells_node, SequenceNode) or not cells_node.value:
             message = f"expected a list of cells, got {_describe(cells_node)}"
@@ -455,7 +455,7 @@ class _Reader:
             if plan is None:
                 message = f"plan {quoted(str(written))} is not one of the file's plans"
                 raise self.fail(message, raw["plan"][1], "paper.cells")
-            for key in ("value", "std"):
+            for key in ("value", "std", "rounding"):
                 value = cell.get(key)
                 if key in cell and (isinstance(value, bool) or not isinstance(value, int | float)):
                     message = f"{key} must be a number, got {_describe(raw[key][1])}"
@@ -470,7 +470,7 @@ class _Reader:
                 )
             cell["plan"] = format_plan(resolve(plan, defaults))
             cell["name"] = plan.label
-            cell["rounding"] = _half_unit(raw["value"][1].value)
+            cell["rounding"] = cell.get("rounding", rounding)
             cells.append(cell)
         block["cells"] = cells
         return block
