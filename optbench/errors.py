@@ -187,6 +187,11 @@ class StoreError(OptbenchError):
     exit_code = 5
 
 
+class CheckpointUnwritable(StoreError):
+    """A checkpoint could not be written (a full disk, a folder gone): the runs in progress
+    stop as interrupted, their stored epochs kept."""
+
+
 class DatabaseUnreachable(StoreError):
     """No connection to the database server, a refused login, or a connection lost."""
 

@@ -101,7 +101,8 @@ def test_rmsprop_at_torchs_defaults_is_lr_0_01_alpha_0_99():
 
 
 # Seeds train stacked only where the math is elementwise and the same for every seed.
-NOT_STACKED = {"MASdc", "MASvc", "MASan", "plateau"}
+# reductions over a tensor (MAS variants), per-seed state (plateau), sign steps (DSA)
+NOT_STACKED = {"MASdc", "MASvc", "MASan", "plateau", "DSA"}
 
 
 @pytest.mark.parametrize("spec", [*REGISTRY.values(), *STAGE_ENDS.values()], ids=lambda s: s.name)

@@ -46,7 +46,7 @@ def digits():
     [
         "SGD(lr=0.05) | (Adam+d) | SGD(lr=0.05)",
         "(SGD(lr=0.05)+M+LA) | (SGD(lr=0.01)+M+avg) | (Adam+cos+polyak)",
-        "Adamax | (DSA+full)",
+        "Adamax | (AMSGrad+full)",
     ],
 )
 def test_stacked_seeds_on_digits_equal_separate_runs(digits, plan):
@@ -119,6 +119,7 @@ def test_a_diverged_seed_is_recorded_and_the_others_go_on(tiny_split):
         ("SGD+plateau", "digits-mlp", "plateau"),
         ("SGD:plateau(patience=2, max=4) | Adam", "digits-mlp", "plateau"),
         ("MASdc", "digits-mlp", "MASdc"),
+        ("Adamax | (DSA+full)", "digits-mlp", "DSA"),  # sign steps: bits become steps
         ("SGD", "imdb-lstm", "recurrent"),
         ("SGD", "quadratic-track", "toy"),
     ],

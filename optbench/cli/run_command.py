@@ -105,11 +105,10 @@ def missing_data(planned: Sequence[Planned], data_dir: str | None) -> dict[str, 
 def _train(console, plan_file, planned, paper, config, options: RunOptions, cluster=None) -> int:
     from optbench.cli.progress import LiveProgress, LogProgress, describe
     from optbench.execute.checkpoints import Checkpoints, default_folder
-    from optbench.execute.local import LocalExecutor
+    from optbench.execute.local import LocalExecutor, check_groups
     from optbench.execute.runner import Runner
     from optbench.store.engine import open_store, resolve_url
 
-    store = open_store(options.db)
     folder = (
         Path(options.checkpoints)
         if options.checkpoints
@@ -127,6 +126,12 @@ def _train(console, plan_file, planned, paper, config, options: RunOptions, clus
     else:
         executor = LocalExecutor(config.device, config.threads, options.data_dir,
                                  options.stack_size)  # fmt: skip
+    # everything that can be checked is, before the database is opened or created
+    check_groups(planned, config.device if cluster is None else "cpu", options.data_dir,
+                 getattr(executor, "cache", {}))  # fmt: skip
+    checkpoints = Checkpoints(folder)
+    checkpoints.check_writable()
+    store = open_store(options.db)
     try:
         specs = [p.spec for p in planned]
         states = store.plan_runs(
@@ -139,7 +144,7 @@ def _train(console, plan_file, planned, paper, config, options: RunOptions, clus
         )
         watch = LiveProgress if sys.stdout.isatty() else LogProgress
         with watch(console, todo * config.epochs, labels) as progress:
-            runner = Runner(store, Checkpoints(folder), stack=options.stack,
+            runner = Runner(store, checkpoints, stack=options.stack,
                             retry_diverged=options.retry_diverged, progress=progress,
                             width=executor.width)  # fmt: skip
             try:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optbench.errors import BadInput, CheckpointUnwritable
+
 ENV_VAR = "OPTBENCH_CHECKPOINTS"
 
 
@@ -55,14 +57,34 @@ class Checkpoints:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
+    def check_writable(self) -> None:
+        """``BadInput`` unless the folder is one, or can be made, where this process may
+        write; nothing is created."""
+        if self.folder.exists():
+            if not self.folder.is_dir():
+                raise BadInput(f"checkpoint folder {self.folder}: not a folder")
+            if not os.access(self.folder, os.W_OK | os.X_OK):
+                raise BadInput(f"checkpoint folder {self.folder}: not writable")
+            return
+        parent = self.folder.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise BadInput(f"checkpoint folder {self.folder}: cannot be made in {parent}")
+
     def save_bytes(self, keys: Sequence[str], blob: bytes, epochs: Sequence[int]) -> None:
         """Write the checkpoint ``blob`` (a ``torch.save``d snapshot) of the pass of runs
         ``keys``, whose runs have finished ``epochs`` epochs, replacing its last one."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         name = pass_id(keys)
-        _replace(self.folder / f"{name}.pt", lambda f: f.write(blob))
         index = {"runs": list(keys), "epochs": list(epochs)}
-        _replace(self.folder / f"{name}.json", lambda f: f.write(json.dumps(index).encode()))
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            _replace(self.folder / f"{name}.pt", lambda f: f.write(blob))
+            _replace(self.folder / f"{name}.json", lambda f: f.write(json.dumps(index).encode()))
+        except OSError as error:  # a full disk, a folder gone: the runs stop, not fail
+            raise CheckpointUnwritable(
+                f"cannot write a checkpoint in {self.folder}: {error.strerror or error}"
+            ) from None
 
     def find(self, keys: Iterable[str]) -> list[Found]:
         """The checkpoints holding any of the runs ``keys``; a run in several files counts

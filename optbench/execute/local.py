@@ -74,6 +74,47 @@ def free_bytes(device) -> int:
     return 4 * 2**30
 
 
+def check_groups(planned, device: str, data_dir: str | None, cache: dict[str, Any]) -> None:
+    """Every parameter group of every plan selects its part of the task's model, the parts
+    disjoint and covering it: ``BadInput`` naming the plan and the task, before anything
+    is written. The models are built on torch's meta device (no memory, no compute); a
+    task whose data is not on this machine (a cluster's workers have it) is not checked."""
+    import torch
+
+    from optbench.errors import BadInput, DataMissing
+    from optbench.plan.parser import parse_plan
+    from optbench.train.groups import partition
+
+    seen: dict[str, list] = {}
+    for item in planned:
+        spec = item.spec
+        stages = [s for s in parse_plan(spec.plan).stages if any(c.group for c in s.calls)]
+        if not stages:
+            continue
+        if spec.task not in seen:
+            task = get_task(spec.task)
+            try:
+                problem = problem_for(spec.task, device, data_dir, cache)
+            except DataMissing:
+                seen[spec.task] = []
+                continue
+            with torch.device("meta"):
+                if task.kind == "toy":
+                    model = problem.build_one()
+                else:
+                    model = problem.build_one(problem.data.input_shape, problem.data.num_classes)
+            seen[spec.task] = list(model.named_parameters())
+        named = seen[spec.task]
+        if not named:
+            continue
+        for stage in stages:
+            ge = [c for c in stage.calls if c.group is not None]
+            try:
+                partition(named, [c.group for c in ge])
+            except BadInput as error:
+                raise BadInput(f"plan {item.label!r} on {spec.task}: {error}") from None
+
+
 class RunnerSink(Sink):
     """Reports one pass to the runner: a finished epoch's records go to the store before
     the epoch's checkpoint is written, so a stored epoch is never ahead of what a resumed

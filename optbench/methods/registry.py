@@ -132,8 +132,10 @@ class MethodSpec:
     per_stage: bool = False
     aliases: tuple[str, ...] = ()  # other spellings a plan may use; printed back as `name`
     # Seeds stacked along a leading dimension train as if apart: the math is elementwise
-    # (GE, modifiers) or the same for every seed (LR). False: per-tensor reductions (the
-    # MAS variants) or a per-seed state (plateau, driven by each seed's validation loss).
+    # and continuous (GE, modifiers) or the same for every seed (LR). False: per-tensor
+    # reductions (the MAS variants), a per-seed state (plateau, driven by each seed's
+    # validation loss), or steps that are signs of the gradient (DSA), which turn the last
+    # bits in which stacked and separate sums differ into different steps.
     stacks: bool = True
 
     def load(self) -> Any:
@@ -231,6 +233,9 @@ def _entries() -> list[MethodSpec]:
             "DSA", mod + "dsa:DSA", {"lr": 1.0, "eta0": -12.0, "beta1": 0.6, "beta2": 0.3, "eps": 1e-30},
             "per-parameter step 2^eta adapted by a look-ahead gradient (formulas 5-6); lr scales the step", "[DSA]",
             needs_closure=True,
+            # its steps are signs: the last bits in which a stacked gradient differs from a
+            # separate run's flip a sign where a gradient is near zero, and the runs part
+            stacks=False,
             ranges={"eta0": Range(-100.0, 20.0), "beta1": Range(0.0, 10.0, open_low=True), "beta2": Range(0.0, 10.0, open_low=True)},
             rules=(Rule("beta1 > beta2: formula 6 shortens the step by beta1 and lengthens it by the smaller beta2", ("beta1", "beta2"), lambda b1, b2: b1 > b2),),
         ),

@@ -403,6 +403,13 @@ def _check_stage(tokens: Tokenizer, calls: list[Call], span: tuple[int, int]) ->
                 "in this stage",
                 span=ungrouped[0].span,
             )
+        closures = [c for c in ges if REGISTRY[c.name].needs_closure]
+        if closures:
+            tokens.raise_syntax_error(
+                f"{closures[0].name} evaluates the loss of the whole model itself, so it cannot "
+                "share a stage with another parameter group's GE method",
+                span=closures[0].span,
+            )
         groups: set[str | None] = set()
         for call in ges:
             if call.group in groups:
