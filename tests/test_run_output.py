@@ -51,5 +51,5 @@ def test_progress_lines_come_at_most_once_per_interval(monkeypatch):
     assert lines[0].endswith("training  t  " + job.specs[0].plan + "  seeds 0-1 (stacked)")
     epochs = [line for line in lines if "  epoch " in line]
     assert len(epochs) == 3  # 50 s of training, one line per 15 s
-    assert "epoch 15/50" in epochs[0] and "(29/100 epochs of this command)" in epochs[0]
+    assert "epoch 15/50" in epochs[0] and "(30/100 epochs of this command)" in epochs[0]
     assert lines[-1].split("  ", 1)[1].startswith("done  t")

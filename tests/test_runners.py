@@ -105,7 +105,7 @@ def test_a_run_killed_mid_way_resumes_from_its_last_stored_epoch(tmp_path):
     subprocess.run([*OPTBENCH, "run", str(plan), "--db", whole, "--device", "cpu"], check=True,
                    capture_output=True, env=ENV, timeout=600)  # fmt: skip
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "resumed at epoch" in again.stdout
+    assert "resumed after epoch" in again.stdout
     (resumed,), (uninterrupted,) = runs_of(killed), runs_of(whole)
     assert resumed["status"] == uninterrupted["status"] == "done"
     for column in ("accuracy", "loss", "f1"):
@@ -122,3 +122,35 @@ def test_a_run_killed_mid_way_resumes_from_its_last_stored_epoch(tmp_path):
         (e["epoch"], e["val_loss"], e["lr"]) for e in b
     ]
     assert not list(tmp_path.glob("killed.db.checkpoints/*.pt")), "checkpoints outlive the run"
+
+
+def test_a_runner_takes_back_the_runs_of_a_runner_that_died_while_it_trained(tmp_path):
+    import socket
+    import threading
+
+    from optbench.cli.run_command import RunOptions, run_plan_file
+    from optbench.execute.planning import expand
+    from optbench.plan.planfile import load_plan_file
+    from optbench.train.config import RunConfig
+
+    plan = plan_file(tmp_path, ["SGD(lr=0.1)", "Adam", "SGD(lr=0.1)+M"], seeds=2, epochs=30)
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    # another runner, alive for now, holds the first plan's runs
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner = f"{socket.gethostname()}:{other.pid}:other"
+    planned = expand(load_plan_file(plan), ["iris-mlp"], 2, RunConfig(30, 32))
+    store = open_store(db)
+    states = store.plan_runs(
+        "runners", [p.spec for p in planned], labels=[p.label for p in planned]
+    )
+    first = [s.id for s, p in zip(states, planned, strict=True) if p.label == "SGD(lr=0.1)"]
+    assert store.claim(first, owner) == sorted(first)
+    store.close()
+    # it dies while this runner trains the other plans
+    threading.Timer(0.5, other.kill).start()
+    code = run_plan_file(plan, RunOptions(db=db, device="cpu"))
+    other.wait()
+    assert code == 0
+    rows = runs_of(db)
+    assert all(r["status"] == "done" for r in rows), [(r["id"], r["status"]) for r in rows]
+    assert {r["owner"] for r in rows if r["id"] in first} != {owner}

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from optbench.cli.common import WordsCommand, reports_errors
+from optbench.cli.common import WordsCommand, one_line_errors, reports_errors
 from optbench.cli.data_command import data_app
 from optbench.plan.model import MAX_EPOCHS
 from optbench.plan.planfile import LIMITS
@@ -25,6 +25,30 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from optbench import __version__
+
+        typer.echo(f"optbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Benchmark deep-learning optimizer schedules written as plans, e.g.
+    'SGD | (Adam+d) | SGD', and tell whether differences are real.
+
+    Example: optbench run plans/quickstart.yaml --seeds 10 && optbench compare
+    """
+
+
 db_app = typer.Typer(help="Migrations of the results database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(data_app, name="data")
@@ -536,4 +560,5 @@ def check(
 
 
 def main() -> None:
+    one_line_errors()
     app()

@@ -4,12 +4,14 @@ argument by what it is."""
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
-from optbench.errors import OptbenchError
+from optbench.errors import BadInput, OptbenchError
 
 F = TypeVar("F", bound=Callable)
 
@@ -52,3 +54,39 @@ def reports_errors(fn: F) -> F:
             raise typer.Exit(e.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """``BadInput`` naming ``option`` unless ``path`` can be written as a file: it is not a
+    folder, and its folder exists writable or can be made. Checked before the work whose
+    result it will hold, so that a bad path fails first, having done nothing."""
+    if path.is_dir():
+        raise BadInput(f"{option} {path}: a folder, not a file")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"{option} {path}: cannot write in {folder}")
+
+
+def one_line_errors() -> None:
+    """Make a usage error (an option out of range, a missing argument) one line on stderr,
+    as every other error is, and a library warning one line without its source line. For
+    the command line's own process (``main``), not for library users."""
+    import sys
+    import warnings
+
+    try:
+        from typer import _click  # Typer's own copy of click, whose errors it raises
+    except ImportError:  # a Typer that uses click itself
+        import click as _click
+
+    def show(self, file=None) -> None:
+        path = self.ctx.command_path if self.ctx is not None else "optbench"
+        print(f"error: {self.format_message()} (see '{path} --help')", file=file or sys.stderr)
+
+    def warn(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    _click.exceptions.UsageError.show = show  # type: ignore[method-assign]
+    warnings.showwarning = warn

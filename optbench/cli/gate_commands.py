@@ -12,6 +12,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
+from optbench.cli.common import check_writable_file
 from optbench.errors import BadInput
 from optbench.report.console import make_console
 from optbench.report.metrics import EPOCH_COLUMNS, get_metric
@@ -84,6 +85,12 @@ def baseline_save_command(
     from optbench.store.engine import open_store
 
     get_metric(metric)
+    if not name.strip() or len(name) > 255:
+        raise BadInput(
+            f"a baseline's name has 1 to 255 characters (not only spaces), got {name!r:.60}"
+        )
+    if json_path is not None:
+        check_writable_file(json_path, "--json")
     names = plan_file_plans(plan_file)[1] if plan_file else None
     store = open_store(db, create=False)
     try:
@@ -206,6 +213,8 @@ def check_command(
         raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
     if tolerance < 0:
         raise BadInput(f"--tolerance must be at least 0, got {tolerance}")
+    if junit is not None:
+        check_writable_file(junit, "--junit")
     from optbench.report import stored
 
     baseline = load_baseline(reference, db)

@@ -90,6 +90,9 @@ class LiveProgress:
         if left > 0:  # a run that stopped early still fills its share of the bar
             self.bar.advance(self.task, left)
 
+    def note(self, text: str) -> None:
+        self.bar.console.print(f"[yellow]note[/]  {escape(text)}")
+
     def lost(self, job: Job, error) -> None:
         self.bar.console.print(
             f"[yellow]taken over[/]  {escape(describe(job, self.labels))}: {escape(str(error))}"
@@ -120,7 +123,7 @@ class LogProgress:
         self.current = describe(job, self.labels)
         if first_epoch > 1:
             self.done += (first_epoch - 1) * len(job.specs)
-        resumed = f" (resumed at epoch {first_epoch})" if first_epoch > 1 else ""
+        resumed = f" (resumed after epoch {first_epoch - 1})" if first_epoch > 1 else ""
         self._line(f"training  {self.current}{resumed}")
         self.last = time.monotonic()
 
@@ -130,9 +133,10 @@ class LogProgress:
         if index == 0 and now - self.last >= self.interval:
             self.last = now
             epochs = job.specs[0].config.epochs
+            done = self.done + len(job.specs) - 1  # the pass's other seeds end this epoch too
             self._line(
                 f"epoch {record.epoch}/{epochs}  {self.current}  val acc "
-                f"{record.val_acc:.4f}  ({self.done}/{self.total} epochs of this command)"
+                f"{record.val_acc:.4f}  ({done}/{self.total} epochs of this command)"
             )
 
     def finished(self, job: Job, index: int, record: RunRecord) -> None:
@@ -142,3 +146,6 @@ class LogProgress:
 
     def lost(self, job: Job, error) -> None:
         self._line(f"taken over  {describe(job, self.labels)}: {error}")
+
+    def note(self, text: str) -> None:
+        self._line(f"note  {text}")

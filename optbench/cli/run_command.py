@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from optbench.errors import DataMissing, DeviceUnavailable
+from optbench.errors import BadInput, DataMissing, DeviceUnavailable
 from optbench.execute.planning import Planned, expand, paper_values, stacking
 from optbench.execute.runner import trains
 from optbench.plan.planfile import load_plan_file
@@ -43,6 +43,11 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
     """Train what is not stored yet; the exit status is 1 if any run failed, else 0."""
     console = make_console()
     plan_file = load_plan_file(path)
+    for task in options.tasks:
+        if task not in plan_file.tasks:
+            raise BadInput(
+                f"--task {task!r} is not a task of {path} (its tasks: {', '.join(plan_file.tasks)})"
+            )
     tasks = tuple(options.tasks) or plan_file.tasks
     cluster = None
     if options.executor == "ray" and not options.dry_run:
@@ -127,6 +132,8 @@ def _train(console, plan_file, planned, paper, config, options: RunOptions, clus
         executor = LocalExecutor(config.device, config.threads, options.data_dir,
                                  options.stack_size)  # fmt: skip
     # everything that can be checked is, before the database is opened or created
+    if cluster is None:
+        executor.prepare({p.spec.task for p in planned})
     check_groups(planned, config.device if cluster is None else "cpu", options.data_dir,
                  getattr(executor, "cache", {}))  # fmt: skip
     checkpoints = Checkpoints(folder)
@@ -139,7 +146,7 @@ def _train(console, plan_file, planned, paper, config, options: RunOptions, clus
         )
         todo = sum(trains(s.status, options.retry_diverged) for s in states)
         console.print(
-            f"[bold]{escape(plan_file.experiment)}[/]: {todo} runs to train, "
+            f"[bold]{escape(plan_file.experiment)}[/]: {_runs(todo)} to train, "
             f"{len(planned) - todo} already stored; {config.describe()}"
         )
         watch = LiveProgress if sys.stdout.isatty() else LogProgress
@@ -160,12 +167,16 @@ def _train(console, plan_file, planned, paper, config, options: RunOptions, clus
         store.close()
     failed = summary.count(Status.FAILED)
     console.print(
-        f"trained {len(summary.finished)} runs: {summary.count(Status.DONE)} done, "
+        f"trained {_runs(len(summary.finished))}: {summary.count(Status.DONE)} done, "
         f"{summary.count(Status.DIVERGED)} diverged, {failed} failed"
         + (f"; {summary.elsewhere} held by other runners" if summary.elsewhere else "")
         + (f"; {summary.lost} taken over by other runners" if summary.lost else "")
     )
     return 1 if failed else 0
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" + ("s" if n != 1 else "")
 
 
 def _print_dry_run(console, experiment, planned, missing, config, options: RunOptions) -> None:

@@ -122,6 +122,11 @@ class Checkpoints:
             return state
         return select_runs(state, index)
 
+    def discard_file(self, found: Found) -> None:
+        """Remove one checkpoint file (one that cannot be read)."""
+        found.path.unlink(missing_ok=True)
+        found.path.with_suffix(".json").unlink(missing_ok=True)
+
     def discard(self, finished: Iterable[str]) -> None:
         """Remove every file all of whose runs are in ``finished``."""
         done = set(finished)
@@ -136,6 +141,27 @@ class Checkpoints:
                 index.with_suffix(".pt").unlink(missing_ok=True)
                 index.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # only an empty folder goes
+            self.folder.rmdir()
+
+    def prune(self, finished) -> None:
+        """Remove every file none of whose runs needs it any more: ``finished(keys)`` says
+        which of the runs ``keys`` are finished (done or diverged, or no longer stored).
+        A pass that stopped after some of its seeds ended, and was resumed as the rest,
+        leaves such a file."""
+        if not self.folder.is_dir():
+            return
+        listed: dict[Path, list[str]] = {}
+        for index in self.folder.glob("*.json"):
+            try:
+                listed[index] = list(json.loads(index.read_text())["runs"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        done = finished({k for runs in listed.values() for k in runs})
+        for index, runs in listed.items():
+            if set(runs) <= done:
+                index.with_suffix(".pt").unlink(missing_ok=True)
+                index.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
             self.folder.rmdir()
 
 

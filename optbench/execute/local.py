@@ -156,6 +156,12 @@ class LocalExecutor:
         self.stack_size = stack_size
         self.cache: dict[str, Any] = {}
 
+    def prepare(self, tasks) -> None:
+        """Load every task's data now (kept for the passes): a corrupt file is one error
+        before anything is written."""
+        for task in sorted(tasks):
+            problem_for(task, self.device, self.data_dir, self.cache)
+
     def width(self, task_name: str, batch_size: int) -> int:
         """How many seeds of ``task_name`` one pass stacks: ``--stack-size`` when given,
         else as many as fit in half the device's free memory by ``seed_bytes``, at most

@@ -21,6 +21,7 @@ import io
 import os
 import socket
 import threading
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -77,6 +78,9 @@ class Progress:
     def lost(self, job: Job, error: OptbenchError) -> None:
         pass
 
+    def note(self, text: str) -> None:
+        pass
+
 
 @dataclass
 class Summary:
@@ -111,7 +115,8 @@ class Runner:
         self.lease_s, self.heartbeat_s = lease_s, heartbeat_s
         self.progress = progress or Progress()
         self.summary = Summary()
-        self._held: set[int] = set()
+        self._held: set[int] = set()  # claimed and not finished yet
+        self._handled: set[int] = set()  # finished, or lost to another runner, by this one
         self._lock = threading.Lock()
 
     # -- the whole run --------------------------------------------------------------------
@@ -134,11 +139,25 @@ class Runner:
         finally:
             stop.set()
             beat.join()
+        self.checkpoints.prune(self._finished)
         return self.summary
+
+    def _finished(self, keys) -> set[str]:
+        """Which of the runs ``keys`` need no checkpoint: done, diverged or not stored."""
+        stored = self.store.by_keys(list(keys))
+        return {
+            k for k in keys if k not in stored or stored[k].status in (Status.DONE, Status.DIVERGED)
+        }
 
     def _jobs(self, planned: Sequence[Planned], states) -> Iterator[Job]:
         """Claim runs group by group, at most ``width`` at a time, and yield them as
-        passes: runs with a checkpoint as the pass they were in, the others newly."""
+        passes: runs with a checkpoint as the pass they were in, the others newly.
+
+        Runs another runner holds are passed over, then looked at again once every group
+        has been through: a runner that died meanwhile (its process gone from this
+        machine, or its lease run out) has lost them, and they are claimed then. The
+        sweeps end when one claims nothing; what other live runners still hold is
+        counted in ``summary.elsewhere``."""
         groups: dict[tuple, list[tuple[RunSpec, int]]] = {}
         for p, stored in zip(planned, states, strict=True):
             if not trains(stored.status, self.retry_diverged):
@@ -146,24 +165,52 @@ class Runner:
                 continue
             key = (p.spec.plan, p.spec.task, p.spec.config)
             groups.setdefault(key, []).append((p.spec, stored.id))
-        for (plan, task, config), runs in groups.items():
-            stacks, _ = stacking(plan, task, self.stack)
-            size = self.width(task, config.batch_size) if stacks else 1
-            self._reclaim_from_dead_runners([i for _, i in runs])
-            for start in range(0, len(runs), size):
-                chunk = runs[start : start + size]
-                claimed = set(self.store.claim([i for _, i in chunk], self.owner, self.lease_s,
-                                               retry_diverged=self.retry_diverged))  # fmt: skip
-                self.summary.elsewhere += len(chunk) - len(claimed)
-                mine = [(s, i) for s, i in chunk if i in claimed]
-                with self._lock:
-                    self._held.update(claimed)
-                yield from self._passes(mine, stacks, size)
+        while groups:
+            claimed_any = False
+            for (plan, task, config), runs in groups.items():
+                stacks, _ = stacking(plan, task, self.stack)
+                size = self.width(task, config.batch_size) if stacks else 1
+                self._reclaim_from_dead_runners([i for _, i in runs])
+                for start in range(0, len(runs), size):
+                    chunk = runs[start : start + size]
+                    claimed = set(self.store.claim([i for _, i in chunk], self.owner,
+                                                   self.lease_s,
+                                                   retry_diverged=self.retry_diverged))  # fmt: skip
+                    if not claimed:
+                        continue
+                    claimed_any = True
+                    mine = [(s, i) for s, i in chunk if i in claimed]
+                    with self._lock:
+                        self._held.update(claimed)
+                    yield from self._passes(mine, stacks, size)
+            groups = self._still_to_train(groups)
+            if not claimed_any:
+                break
+        self.summary.elsewhere = sum(len(runs) for runs in groups.values())
+
+    def _still_to_train(self, groups: dict[tuple, list[tuple[RunSpec, int]]]) -> dict:
+        """The runs of ``groups`` that are neither finished nor this runner's, as stored now."""
+        specs = [s for runs in groups.values() for s, _ in runs]
+        stored = {s.key: found for s, found in zip(specs, self.store.lookup(specs), strict=True)}
+        left: dict[tuple, list[tuple[RunSpec, int]]] = {}
+        for key, runs in groups.items():
+            for spec, run_id in runs:
+                found = stored[spec.key]
+                finished = found is None or not trains(found.status, self.retry_diverged)
+                with self._lock:  # what this command trained (or lost) is not tried again
+                    ours = run_id in self._held or run_id in self._handled
+                if not finished and not ours:
+                    left.setdefault(key, []).append((spec, run_id))
+        return left
 
     def _passes(self, runs: list[tuple[RunSpec, int]], stacks: bool, size: int) -> Iterator[Job]:
         ids = {s.key: i for s, i in runs}
         by_key = {s.key: s for s, _ in runs}
         for found in self.checkpoints.find(ids):
+            if not zipfile.is_zipfile(found.path):  # not what torch.save writes: damaged
+                self.checkpoints.discard_file(found)
+                self.progress.note(f"the checkpoint {found.path} is damaged: its runs start over")
+                continue
             keep = [k for k in found.runs if k in ids and k in by_key]
             for k in keep:
                 epochs = found.epochs[found.runs.index(k)]
@@ -194,6 +241,7 @@ class Runner:
             with self._lock:
                 mine = [i for i in job.run_ids if i in self._held and i not in lost]
                 self._held.difference_update(job.run_ids)
+                self._handled.update(job.run_ids)
             self.store.release(mine, self.owner, "another runner took over runs of its pass")
             raise ClaimLost(f"runs {', '.join(map(str, lost))} were taken over by another runner")
         for index, record in records:
@@ -204,6 +252,7 @@ class Runner:
         self.store.finish_run(run_id, self.owner, record)
         with self._lock:
             self._held.discard(run_id)
+            self._handled.add(run_id)
         self.summary.finished.append(record)
         self.progress.finished(job, index, record)
 
@@ -219,6 +268,7 @@ class Runner:
         lapsed): stop caring for all of them."""
         with self._lock:
             self._held.difference_update(job.run_ids)
+            self._handled.update(job.run_ids)
         self.summary.lost += len(job.run_ids)
         self.progress.lost(job, error)
 
@@ -252,13 +302,19 @@ class Runner:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and, where /proc tells, is not a zombie
+    (killed, waiting for its parent to collect it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def serialize(state: dict) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 
@@ -30,6 +30,10 @@ def build_torch_optimizer(
     params: Iterable[torch.nn.Parameter],
     args: Mapping[str, Value],
     options: Iterable[tuple[MethodSpec, Mapping]] = (),
+    cls_of: Callable[[type], type] = lambda cls: cls,
 ) -> torch.optim.Optimizer:
-    cls = spec.load()
+    """The entry's optimizer on ``params`` with the plan's arguments and options;
+    ``cls_of`` may replace the class (the trainer steps optimizers without torch.compile's
+    wrappers: ``optbench.train.eager``)."""
+    cls = cls_of(spec.load())
     return cls(list(params), **optimizer_kwargs(spec, args, options))

@@ -44,6 +44,7 @@ for an ``--epochs`` given on the command line. Sizes are bounded (``LIMITS``, ne
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -369,7 +370,7 @@ class _Reader:
         tasks = self.tasks(value("tasks"))
         paper = self.paper(value("paper"), plans, defaults, tasks) if "paper" in entries else None
         return PlanFile(
-            experiment=self.text(value("experiment"), "experiment"),
+            experiment=self.name(value("experiment"), "experiment"),
             tasks=tasks,
             epochs=epochs,
             batch_size=self.count(value("batch_size"), "batch_size")
@@ -383,6 +384,13 @@ class _Reader:
             stack=self.flag(value("stack"), "stack") if "stack" in entries else True,
             paper=paper,
         )
+
+    def name(self, node: Node, key: str) -> str:
+        """A text a database column of 255 characters holds (an experiment's name)."""
+        text = self.text(node, key)
+        if len(text) > 255:
+            raise self.fail(f"at most 255 characters, got {len(text):,}", node, key)
+        return text
 
     def flag(self, node: Node, key: str) -> bool:
         value = self.scalar(node, key)
@@ -413,7 +421,8 @@ class _Reader:
         rounding = 0.0
         if "rounding" in entries:
             rounding = self.scalar(entries["rounding"][1], "paper.rounding")
-            if isinstance(rounding, bool) or not isinstance(rounding, int | float) or rounding < 0:
+            bad = isinstance(rounding, bool) or not isinstance(rounding, int | float)
+            if bad or not math.isfinite(rounding) or rounding < 0:
                 node_ = entries["rounding"][1]
                 message = f"expected a number >= 0, got {_describe(node_)}"
                 raise self.fail(message, node_, "paper.rounding")
@@ -457,8 +466,14 @@ class _Reader:
                 raise self.fail(message, raw["plan"][1], "paper.cells")
             for key in ("value", "std", "rounding"):
                 value = cell.get(key)
-                if key in cell and (isinstance(value, bool) or not isinstance(value, int | float)):
+                if key not in cell:
+                    continue
+                if isinstance(value, bool) or not isinstance(value, int | float):
                     message = f"{key} must be a number, got {_describe(raw[key][1])}"
+                    raise self.fail(message, raw[key][1], "paper.cells")
+                if not math.isfinite(value) or (key != "value" and value < 0):
+                    want = "a finite number" if key == "value" else "a finite number >= 0"
+                    message = f"{key} must be {want}, got {_describe(raw[key][1])}"
                     raise self.fail(message, raw[key][1], "paper.cells")
             stat = cell.setdefault("stat", "mean")
             if stat not in ("mean", "max"):

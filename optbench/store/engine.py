@@ -380,6 +380,13 @@ def _translate(error: BaseException, shown: str, disconnect: bool) -> OptbenchEr
         return _read_only(shown, "the database is in read-only mode")
     if state == "42501":
         return StoreError(f"the results database {shown} refused: {_first_line(error)}")
+    if state == "3F000":
+        return StoreError(
+            f"the results database {shown} has no schema to make optbench's tables in: "
+            f"{_first_line(error)}"
+        )
+    if (state or "").startswith("22"):  # data exceptions: a value the column cannot hold
+        return BadInput(f"the results database {shown} cannot store a value: {_first_line(error)}")
     if state in ("28P01", "28000", "53300", "3D000"):
         return DatabaseUnreachable(
             f"cannot connect to the results database {shown}: {_first_line(error)}"

@@ -271,6 +271,11 @@ class Store:
             found = self._planned(conn, sorted(set(keys)))
         return [found.get(key) for key in keys]
 
+    def by_keys(self, keys: Sequence[str]) -> dict[str, PlannedRun]:
+        """The stored runs with these identities (``RunSpec.key``), by key; reads only."""
+        with self._reading() as conn:
+            return self._planned(conn, sorted(set(keys)))
+
     def claim(
         self,
         run_ids: Sequence[int],

@@ -53,9 +53,9 @@ class RunConfig:
         """One line a report prints above a table: ``100 epochs, batch 128, cpu, 1 thread,
         trainer 2``."""
         threads = f"{self.threads} thread" + ("s" if self.threads != 1 else "")
+        epochs = f"{self.epochs} epoch" + ("s" if self.epochs != 1 else "")
         return (
-            f"{self.epochs} epochs, batch {self.batch_size}, {self.device}, {threads}, "
-            f"trainer {self.trainer}"
+            f"{epochs}, batch {self.batch_size}, {self.device}, {threads}, trainer {self.trainer}"
         )
 
 

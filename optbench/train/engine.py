@@ -37,7 +37,7 @@ from torch import nn
 import optbench
 from optbench.errors import BadInput, OptbenchError
 from optbench.methods.averaging import PhaseAverage, PolyakAverage
-from optbench.methods.ge import optimizer_kwargs
+from optbench.methods.ge import build_torch_optimizer
 from optbench.methods.lr import PlateauFactor
 from optbench.methods.modifiers import wrap_lookahead
 from optbench.methods.registry import REGISTRY, Kind
@@ -102,8 +102,7 @@ def build_optimizers(
     for call, params in zip(ge_calls, groups, strict=True):
         spec = REGISTRY[call.name]
         mine = [(o, a) for o, a in options if call.name in o.applies_to]
-        kwargs = optimizer_kwargs(spec, call.kwargs, mine)
-        optimizer = eager(spec.load())(list(params), **kwargs)
+        optimizer = build_torch_optimizer(spec, params, call.kwargs, mine, cls_of=eager)
         built.append((optimizer, _base_lr(call)))
     return built
 
