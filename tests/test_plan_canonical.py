@@ -159,7 +159,8 @@ def stages(draw: st.DrawFn) -> Stage:
     names_ = GE if len(groups) == 1 else [n for n in GE if not REGISTRY[n].needs_closure]
     ges = [draw(calls(draw(st.sampled_from(names_)), group)) for group in groups]
     usable = [o for o in OPTIONS if all(g.name in REGISTRY[o].applies_to for g in ges)]
-    names = draw(st.lists(st.sampled_from(usable), unique=True)) if usable else []
+    # M and NAG both set momentum: a stage takes one of them
+    names = draw(st.lists(st.sampled_from(usable), unique=True, max_size=1)) if usable else []
     names += draw(st.lists(st.sampled_from(OTHERS), unique=True, max_size=4))
     others = [draw(calls(n)) for n in names]
     # Canonical order, written out independently of the code under test.

@@ -418,6 +418,7 @@ def _check_stage(tokens: Tokenizer, calls: list[Call], span: tuple[int, int]) ->
                     span=call.span,
                 )
             groups.add(call.group)
+    setting: dict[str, str] = {}  # optimizer argument -> the GE option that sets it
     for call in calls:
         spec = REGISTRY[call.name]
         if spec.kind is not Kind.GE_OPTION:
@@ -429,3 +430,10 @@ def _check_stage(tokens: Tokenizer, calls: list[Call], span: tuple[int, int]) ->
                     f"not with {ge.name}",
                     span=call.span,
                 )
+        for key in (*spec.defaults, *spec.fixed):
+            if key in setting:
+                tokens.raise_syntax_error(
+                    f"{call.name!r} and {setting[key]!r} both set the optimizer's {key}; keep one",
+                    span=call.span,
+                )
+            setting[key] = call.name
