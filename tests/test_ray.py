@@ -76,14 +76,32 @@ def same_results(a: dict, b: dict) -> None:
             assert a[key]["run"][column] == b[key]["run"][column], (key, column)
 
 
+def descends_from_this_process(pid: int) -> bool:
+    """Whether ``pid`` is a descendant of this process: a worker of the cluster this
+    module started, never one of another test session's cluster on the same machine."""
+    me = os.getpid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rpartition(")")[2].split()[1])  # the parent's pid
+        if pid == me:
+            return True
+    return False
+
+
 def pass_worker() -> int | None:
-    """The pid of a Ray worker process training a pass now, if any."""
+    """The pid of a Ray worker process of this module's cluster training a pass now."""
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
-            if cmdline.read_bytes().startswith(b"ray::optbench_pass"):
-                return int(cmdline.parent.name)
+            if not cmdline.read_bytes().startswith(b"ray::optbench_pass"):
+                continue
         except OSError:
             continue
+        pid = int(cmdline.parent.name)
+        if descends_from_this_process(pid):
+            return pid
     return None
 
 
@@ -145,16 +163,19 @@ def test_a_worker_killed_mid_pass_is_retried_from_the_last_checkpoint(
     db = f"sqlite:///{tmp_path / 'ray.db'}"
     folder = tmp_path / "ray.db.checkpoints"
 
-    def an_epoch_checkpointed() -> bool:
+    def early_in_a_pass() -> bool:
+        # an epoch checkpointed and at least half the pass ahead: a worker killed now is
+        # surely mid-task, not one whose task is returning (a loaded machine is slow)
         for index in folder.glob("*.json"):
             try:
-                if min(json.loads(index.read_text())["epochs"]) >= 1:
-                    return True
+                epochs = json.loads(index.read_text())["epochs"]
             except (OSError, ValueError, KeyError):
                 continue
+            if min(epochs) >= 1 and max(epochs) <= len(EPOCHS) // 2:
+                return True
         return False
 
-    killer = Killer(an_epoch_checkpointed)
+    killer = Killer(early_in_a_pass)
     killer.start()
     try:
         result = invoke("run", str(plan), "--db", db, "--device", "cpu", "--executor", "ray")
@@ -209,7 +230,7 @@ def long_job(epochs: int = 200):
 
 
 @needs_ray
-def test_a_pass_taken_over_by_another_runner_is_cancelled(cluster):
+def test_a_pass_taken_over_by_another_runner_is_stopped(cluster):
     from optbench.errors import ClaimLost
     from optbench.execute.ray import RayExecutor, connect
 
@@ -290,6 +311,35 @@ def test_the_relay_passes_on_only_the_newest_attempts_messages():
     assert relay.drain() == []
     relay.forget(7)
     assert not relay.post(7, 2, ("epoch", "after the pass ended"))
+
+
+def test_a_stopped_pass_is_refused_its_messages_so_it_ends_itself():
+    relay = Relay()
+    assert relay.begin(1) == (1, None) and relay.begin(2) == (1, None)
+    relay.stop(1)  # its runs were taken over
+    assert not relay.post(1, 1, ("epoch", "after the stop"))
+    assert relay.post(2, 1, ("epoch", "another pass goes on"))
+    relay.stop()  # Ctrl-C: every pass
+    assert not relay.post(2, 1, ("epoch", "after stopping all"))
+    assert relay.drain() == [(2, 1, ("epoch", "another pass goes on"))]
+
+
+@needs_ray
+def test_ctrl_c_stops_the_passes_without_cancelling_their_tasks(cluster):
+    import ray
+
+    from optbench.execute.ray import RayExecutor, connect
+
+    class Interrupted(Recorder):
+        def epochs(self, job, records):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        RayExecutor(connect(), "cpu", 1).execute([long_job(epochs=2000)], Interrupted())
+    deadline = time.monotonic() + 60
+    while ray.available_resources().get("CPU", 0) < 2:  # the pass ended at its next epoch
+        assert time.monotonic() < deadline, "the pass kept training after Ctrl-C"
+        time.sleep(0.2)
 
 
 def test_without_ray_the_ray_executor_is_one_line_naming_the_extra(tmp_path, monkeypatch):

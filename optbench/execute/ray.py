@@ -25,8 +25,13 @@ replace their stored rows, progress counts each epoch once, and a run is finishe
 A task that fails for good (its retries spent, or an error outside training) marks its
 unfinished runs failed, keeping their checkpoint so a later ``optbench run`` resumes
 them. An ``OptbenchError`` raised on a worker (a dataset missing there) stops the whole
-command with that error, as the local executor does. Ctrl-C cancels every task; the
-runner releases the claims, after the epochs already reported are stored.
+command with that error, as the local executor does.
+
+Stopping. The driver never cancels a task (``ray.cancel``): a cancel that crosses a task's
+own end aborts the driver process inside Ray. It tells the relay instead, and the pass
+stops at its next message: a pass whose runs another runner took over, every pass on
+Ctrl-C or on an error (the runner releases the claims, after the epochs already reported
+are stored). Passes whose relay is gone (the driver ended) stop at their next message too.
 
 Ray is an optional extra: ``import_ray`` turns its absence into one line naming
 ``pip install 'optbench[ray]'``. Nothing imports this module unless ``--executor ray``.
@@ -172,6 +177,10 @@ def _data_dir(driver_data_dir: str | None, own_data: bool) -> str | None:
     return driver_data_dir
 
 
+class PassStopped(Exception):
+    """The driver stopped this pass (raised on the worker, ends its task quietly)."""
+
+
 class RelaySink(Sink):
     """Reports a pass running on a worker to the relay: one message per finished epoch
     (its records and the checkpoint after it) and one per finished run. Each message is
@@ -182,9 +191,12 @@ class RelaySink(Sink):
         self.pending: list[tuple[int, EpochRecord]] = []
 
     def post(self, event: tuple) -> None:
+        """Send ``event``; raises ``PassStopped`` when the driver no longer wants this
+        attempt (it stopped the pass, or a newer attempt replaced this one)."""
         import ray
 
-        ray.get(self.relay.post.remote(self.job, self.attempt, event))
+        if not ray.get(self.relay.post.remote(self.job, self.attempt, event)):
+            raise PassStopped
 
     def _take(self) -> list[tuple[int, EpochRecord]]:
         pending, self.pending = self.pending, []
@@ -219,8 +231,12 @@ def optbench_pass(
     torch.set_num_threads(config.threads)
     problem = problem_for(specs[0].task, config.device, _data_dir(data_dir, own_data), _CACHE)
     first = 0 if resume is None else min(len(r) for r in resume["records"]) + 1
-    ray.get(relay.post.remote(job, attempt, ("started", first, socket.gethostname(), os.getpid())))
-    train_pass(list(specs), problem, sink=RelaySink(relay, job, attempt), resume=resume)
+    sink = RelaySink(relay, job, attempt)
+    try:
+        sink.post(("started", first, socket.gethostname(), os.getpid()))
+        train_pass(list(specs), problem, sink=sink, resume=resume)
+    except PassStopped:
+        pass
     return attempt
 
 
@@ -251,13 +267,16 @@ class Relay:
 
     Per pass in flight: the attempt now running (``begin`` starts one and hands it the
     newest checkpoint the driver holds), the messages of that attempt, in order, until
-    the driver takes them (``drain``). Messages of a replaced attempt are dropped.
+    the driver takes them (``drain``). Messages of a replaced attempt, or of a pass the
+    driver stopped (``stop``), are refused: ``post`` answers False and the pass stops.
     """
 
     def __init__(self) -> None:
         self.events: list[tuple[int, int, tuple]] = []
         self.attempt: dict[int, int] = {}
         self.held: dict[int, bytes] = {}
+        self.stopped: set[int] = set()
+        self.stop_all = False
 
     def hold(self, job: int, blob: bytes) -> None:
         self.held[job] = blob
@@ -267,7 +286,7 @@ class Relay:
         return self.attempt[job], self.held.get(job)
 
     def post(self, job: int, attempt: int, event: tuple) -> bool:
-        if self.attempt.get(job) != attempt:
+        if self.stop_all or job in self.stopped or self.attempt.get(job) != attempt:
             return False
         self.events.append((job, attempt, event))
         return True
@@ -279,6 +298,14 @@ class Relay:
     def forget(self, job: int) -> None:
         self.attempt.pop(job, None)
         self.held.pop(job, None)
+        self.stopped.discard(job)
+
+    def stop(self, job: int | None = None) -> None:
+        """Refuse the messages of pass ``job`` from now on (of every pass when None)."""
+        if job is None:
+            self.stop_all = True
+        else:
+            self.stopped.add(job)
 
 
 # -- the driver side ---------------------------------------------------------------------------
@@ -356,14 +383,14 @@ class RayExecutor:
             while self._running:
                 self._pump(POLL_S)
         except KeyboardInterrupt:
-            self._cancel_all()
+            self._stop_all()
             # store what the passes reported before the interrupt; the interrupt is what
             # the user sees, whatever goes wrong here
             with contextlib.suppress(Exception):
                 self._apply(self._ask_relay("drain"))
             raise
         except BaseException:
-            self._cancel_all()
+            self._stop_all()
             raise
         finally:
             with contextlib.suppress(Exception):  # gone with its node
@@ -456,7 +483,7 @@ class RayExecutor:
             except ClaimLost as lost:
                 flight.lost = True
                 runner.lost(job, lost)
-                self.ray.cancel(flight.ref)  # interrupts the pass; its worker lives on
+                self._relay.stop.remote(number)  # the pass stops at its next message
 
     def _epochs(self, flight: Flight, records: Sequence[tuple[int, EpochRecord]]) -> None:
         """Store the epochs not stored yet (an attempt resumed from an older checkpoint
@@ -520,10 +547,10 @@ class RayExecutor:
                 self._runner.lost(job, lost)
                 return
 
-    def _cancel_all(self) -> None:
-        for ref in list(self._running):
-            with contextlib.suppress(Exception):  # a task that has ended meanwhile
-                self.ray.cancel(ref)
+    def _stop_all(self) -> None:
+        """Every pass stops at its next message (or when the relay is killed after)."""
+        with contextlib.suppress(Exception):  # the relay is gone: the passes stop anyway
+            self.ray.get(self._relay.stop.remote(), timeout=POLL_S * 20)
         self._running.clear()
 
 
