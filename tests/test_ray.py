@@ -325,6 +325,23 @@ def test_a_stopped_pass_is_refused_its_messages_so_it_ends_itself():
 
 
 @needs_ray
+def test_a_pass_whose_relay_is_gone_stops_quietly(cluster):
+    """The driver ended (its relay with it): the pass's next message stops it, no error
+    for Ray to report as unhandled."""
+    import ray
+
+    from optbench.execute.ray import PassStopped, RelaySink
+
+    relay = ray.remote(num_cpus=0)(Relay).remote()
+    assert ray.get(relay.begin.remote(1)) == (1, None)
+    sink = RelaySink(relay, 1, 1)
+    sink.post(("started", 0, "here", 1))
+    ray.kill(relay)
+    with pytest.raises(PassStopped):
+        sink.post(("epoch", [], b"", [1]))
+
+
+@needs_ray
 def test_ctrl_c_stops_the_passes_without_cancelling_their_tasks(cluster):
     import ray
 
@@ -403,3 +420,35 @@ def test_a_dataset_missing_on_the_workers_is_one_line_exit_3(tmp_path, cluster):
 def test_commands_that_do_not_train_never_import_ray(args, loaded_after):
     code = f"from optbench.cli.app import app\napp({args!r})"
     assert loaded_after(code, names=("ray",)) == []
+
+
+@needs_ray
+def test_ctrl_c_on_the_command_is_one_line_and_exit_130(tmp_path):
+    """A user's Ctrl-C on ``optbench run --executor ray`` (its own local cluster)."""
+    import subprocess
+
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS.replace("epochs: 20", "epochs: 3000"))
+    db = tmp_path / "r.db"
+    command = [sys.executable, "-m", "optbench", "run", str(plan), "--db", str(db),
+               "--device", "cpu", "--executor", "ray"]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    lines = []
+    for line in proc.stdout:  # wait for a pass to start, then let it train a while
+        lines.append(line)
+        if "training  digits-mlp" in line:
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("the command did not end within 60 s of Ctrl-C") from None
+    output = "".join(lines) + rest
+    assert proc.returncode == 130, output
+    assert "interrupted: finished epochs and runs are stored" in output
+    assert "Traceback" not in output and "Error" not in output, output
+    statuses = {row["run"]["status"] for row in stored(f"sqlite:///{db}").values()}
+    assert statuses <= {"interrupted", "done"} and "interrupted" in statuses

@@ -192,10 +192,15 @@ class RelaySink(Sink):
 
     def post(self, event: tuple) -> None:
         """Send ``event``; raises ``PassStopped`` when the driver no longer wants this
-        attempt (it stopped the pass, or a newer attempt replaced this one)."""
+        attempt (it stopped the pass, a newer attempt replaced this one, or the relay is
+        gone with the driver)."""
         import ray
 
-        if not ray.get(self.relay.post.remote(self.job, self.attempt, event)):
+        try:
+            taken = ray.get(self.relay.post.remote(self.job, self.attempt, event))
+        except ray.exceptions.RayActorError:
+            raise PassStopped from None
+        if not taken:
             raise PassStopped
 
     def _take(self) -> list[tuple[int, EpochRecord]]:
@@ -218,14 +223,19 @@ def optbench_pass(
     relay, job: int, specs: Sequence[RunSpec], data_dir: str | None, own_data: bool
 ) -> int:
     """One pass on a worker (a Ray task): resume from the checkpoint the driver holds for
-    it, if any, train, report to ``relay``. Returns the attempt number (1 = the first)."""
+    it, if any, train, report to ``relay``. Returns the attempt number (1 = the first; 0
+    when the driver was gone before the pass began). A pass the driver stopped ends here,
+    quietly (``PassStopped``)."""
     import ray
     import torch
 
     from optbench.execute.local import problem_for
     from optbench.train.engine import train_pass
 
-    attempt, blob = ray.get(relay.begin.remote(job))
+    try:
+        attempt, blob = ray.get(relay.begin.remote(job))
+    except ray.exceptions.RayActorError:  # the relay is gone with the driver
+        return 0
     resume = None if blob is None else torch.load(io.BytesIO(blob), weights_only=True)
     config = specs[0].config
     torch.set_num_threads(config.threads)
