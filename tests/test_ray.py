@@ -91,8 +91,9 @@ def descends_from_this_process(pid: int) -> bool:
     return False
 
 
-def pass_worker() -> int | None:
-    """The pid of a Ray worker process of this module's cluster training a pass now."""
+def pass_workers() -> list[int]:
+    """The pids of the Ray worker processes of this module's cluster training a pass now."""
+    pids = []
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
             if not cmdline.read_bytes().startswith(b"ray::optbench_pass"):
@@ -101,12 +102,13 @@ def pass_worker() -> int | None:
             continue
         pid = int(cmdline.parent.name)
         if descends_from_this_process(pid):
-            return pid
-    return None
+            pids.append(pid)
+    return pids
 
 
 class Killer(threading.Thread):
-    """SIGKILLs the worker training a pass, once, as soon as ``ready()`` holds."""
+    """SIGKILLs a worker training a pass, once, as soon as ``ready(workers)`` holds for
+    the pids of the workers training passes now."""
 
     def __init__(self, ready) -> None:
         super().__init__(daemon=True)
@@ -114,10 +116,10 @@ class Killer(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.wait(0.02):
-            pid = pass_worker() if self.ready() else None
-            if pid is not None:
-                os.kill(pid, signal.SIGKILL)
-                self.killed = pid
+            pids = pass_workers()
+            if pids and self.ready(pids):
+                os.kill(pids[0], signal.SIGKILL)
+                self.killed = pids[0]
                 return
 
 
@@ -163,19 +165,21 @@ def test_a_worker_killed_mid_pass_is_retried_from_the_last_checkpoint(
     db = f"sqlite:///{tmp_path / 'ray.db'}"
     folder = tmp_path / "ray.db.checkpoints"
 
-    def early_in_a_pass() -> bool:
-        # an epoch checkpointed and at least half the pass ahead: a worker killed now is
-        # surely mid-task, not one whose task is returning (a loaded machine is slow)
+    def early_in_every_pass(workers: list[int]) -> bool:
+        # every pass in flight has checkpointed an epoch and has at least half its epochs
+        # ahead, one worker each: whichever is killed is mid-task, not one whose task is
+        # returning (on a loaded machine one pass may end before the other starts)
+        passes = []
         for index in folder.glob("*.json"):
             try:
-                epochs = json.loads(index.read_text())["epochs"]
+                passes.append(json.loads(index.read_text())["epochs"])
             except (OSError, ValueError, KeyError):
-                continue
-            if min(epochs) >= 1 and max(epochs) <= len(EPOCHS) // 2:
-                return True
-        return False
+                return False
+        return len(passes) == len(workers) and all(
+            min(epochs) >= 1 and max(epochs) <= len(EPOCHS) // 2 for epochs in passes
+        )
 
-    killer = Killer(early_in_a_pass)
+    killer = Killer(early_in_every_pass)
     killer.start()
     try:
         result = invoke("run", str(plan), "--db", db, "--device", "cpu", "--executor", "ray")
@@ -284,7 +288,7 @@ def test_a_pass_whose_retries_are_spent_marks_its_runs_failed(cluster):
 
     recorder = Recorder()
     executor = RayExecutor(connect(), "cpu", 1, max_retries=0)
-    killer = Killer(lambda: any(c[0] == "checkpoint" for c in recorder.calls))
+    killer = Killer(lambda workers: any(c[0] == "checkpoint" for c in recorder.calls))
     killer.start()
     try:
         executor.execute([long_job()], recorder)
@@ -379,6 +383,27 @@ def test_executor_and_address_are_checked(tmp_path):
     assert wrong.exit_code == 2 and "local or ray" in wrong.output
     alone = invoke("run", str(plan), "--address", "head:6379")
     assert alone.exit_code == 2 and "--executor ray" in alone.output
+    empty = invoke("run", str(plan), "--executor", "ray", "--address", " ")
+    assert empty.exit_code == 2 and "is empty" in empty.output
+
+
+@needs_ray
+def test_a_bad_database_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    import optbench.execute.ray as executor
+
+    def connect(address=None):
+        raise AssertionError("connected to Ray before checking the database")
+
+    monkeypatch.setattr(executor, "connect", connect)
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    db = tmp_path / "notdb.txt"
+    content = b"not a database, a text file\n" * 40
+    db.write_bytes(content)
+    result = invoke("run", str(plan), "--db", str(db), "--executor", "ray")
+    assert result.exit_code == 2, result.output
+    assert "not a SQLite database" in result.output
+    assert db.read_bytes() == content
 
 
 def test_a_dry_run_on_ray_imports_neither_ray_nor_torch(tmp_path, loaded_after):
@@ -452,3 +477,19 @@ def test_ctrl_c_on_the_command_is_one_line_and_exit_130(tmp_path):
     assert "Traceback" not in output and "Error" not in output, output
     statuses = {row["run"]["status"] for row in stored(f"sqlite:///{db}").values()}
     assert statuses <= {"interrupted", "done"} and "interrupted" in statuses
+
+
+@needs_ray
+def test_ctrl_c_while_connecting_is_one_line_exit_130(tmp_path, monkeypatch):
+    import optbench.execute.ray as executor
+
+    def connect(address=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(executor, "connect", connect)
+    plan = tmp_path / "q.yaml"
+    plan.write_text(PLANS)
+    result = invoke("run", str(plan), "--db", str(tmp_path / "r.db"), "--executor", "ray")
+    assert result.exit_code == 130
+    assert "interrupted while connecting to Ray: nothing was trained" in result.output
+    assert not (tmp_path / "r.db").exists()

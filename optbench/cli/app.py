@@ -186,6 +186,8 @@ def run(
         raise typer.BadParameter("must be local or ray", param_hint="--executor")
     if address is not None and executor != "ray":
         raise typer.BadParameter("needs --executor ray", param_hint="--address")
+    if address is not None and not address.strip():
+        raise typer.BadParameter("is empty: give the head's host:port", param_hint="--address")
     options = RunOptions(
         seeds=seeds,
         device=device,

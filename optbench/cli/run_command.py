@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from collections.abc import Sequence
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from optbench.errors import BadInput, DataMissing, DeviceUnavailable
+from optbench.errors import BadInput, DatabaseMissing, DataMissing, DeviceUnavailable
 from optbench.execute.planning import Planned, expand, paper_values, stacking
 from optbench.execute.runner import trains
 from optbench.plan.planfile import load_plan_file
@@ -53,9 +54,14 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
     if options.executor == "ray" and not options.dry_run:
         from optbench.execute.ray import connect
 
-        for task in tasks:  # fail on a wrong name before connecting
+        for task in tasks:  # fail on a wrong name or a bad database before connecting
             get_task(task)
-        cluster = connect(options.address)
+        _check_database(options.db)
+        try:
+            cluster = connect(options.address)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/] while connecting to Ray: nothing was trained")
+            return 130
     try:
         if cluster is not None:
             device = cluster.device(options.device, options.threads)
@@ -81,6 +87,15 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def _check_database(db: str | None) -> None:
+    """Raise what opening ``db`` would (a file that is not a database, a bad URL, a
+    server that refuses), reading only: a database not there yet is created later."""
+    from optbench.store.engine import open_store
+
+    with contextlib.suppress(DatabaseMissing):
+        open_store(db, read_only=True).close()
 
 
 def resolve_device(requested: str, probe_only: bool = False) -> str:
@@ -211,7 +226,6 @@ def _print_dry_run(console, experiment, planned, missing, config, options: RunOp
 def _stored_statuses(db: str | None, planned: Sequence[Planned]) -> dict[str, Status]:
     """The stored status of each planned run, read without creating anything; empty when
     there is no database yet."""
-    from optbench.errors import DatabaseMissing
     from optbench.store.engine import open_store
 
     try:

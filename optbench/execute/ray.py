@@ -149,7 +149,13 @@ def connect(address: str | None = None) -> Cluster:
             ray.init(address="local", include_dashboard=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = f"the Ray cluster at {target}" if target else "a local Ray cluster"
-        raise BadInput(f"cannot connect to {where}: {_first_line(e)}") from None
+        hint = (
+            "; a cluster started with `ray start` checks a token: export RAY_AUTH_MODE=token "
+            "and RAY_AUTH_TOKEN (the head's ~/.ray/auth_token)"
+            if target and not os.environ.get("RAY_AUTH_TOKEN")
+            else ""
+        )
+        raise BadInput(f"cannot connect to {where}: {_first_line(e)}{hint}") from None
     return Cluster(target, bool(target), owned=True)
 
 
