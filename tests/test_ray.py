@@ -341,6 +341,14 @@ def test_a_pass_whose_relay_is_gone_stops_quietly(cluster):
     sink = RelaySink(relay, 1, 1)
     sink.post(("started", 0, "here", 1))
     ray.kill(relay)
+    deadline = time.monotonic() + 30
+    while True:  # ray.kill returns before the actor is gone
+        try:
+            ray.get(relay.drain.remote())
+        except ray.exceptions.RayActorError:
+            break
+        assert time.monotonic() < deadline, "the relay outlived ray.kill"
+        time.sleep(0.05)
     with pytest.raises(PassStopped):
         sink.post(("epoch", [], b"", [1]))
 
