@@ -241,3 +241,13 @@ def test_every_fetchable_datasets_missing_hint_names_its_fetch_command(tmp_path)
         assert f"optbench data fetch {name} --data-dir DIR" in source.layout.hint
         if source.layout.default is None:  # Fashion-MNIST may be installed system-wide
             assert f"optbench data fetch {name}" in source.layout.not_found(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["car", "mnist"])
+def test_a_data_dir_that_is_a_file_is_bad_input_and_left_alone(tmp_path, name):
+    path = tmp_path / "a-file"
+    path.write_text("mine")
+    result = fetch(name, "--data-dir", str(path))
+    assert result.exit_code == 2
+    assert "a file, not a folder" in result.output
+    assert path.read_text() == "mine"

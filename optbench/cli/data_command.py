@@ -6,11 +6,13 @@ is imported inside the command, so ``optbench --help`` stays light.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from optbench.cli.common import WordsCommand, reports_errors
+from optbench.errors import BadInput
 
 data_app = typer.Typer(
     help="Datasets: download the ones that need files, on a machine with a network.",
@@ -49,6 +51,8 @@ def fetch(
     from optbench.tasks.datasets import fetch as fetching
 
     canonical = fetching.dataset_name(name)
+    if data_dir is not None and Path(data_dir).exists() and not Path(data_dir).is_dir():
+        raise BadInput(f"--data-dir {data_dir}: a file, not a folder")
     if canonical in fetching.BUNDLED:
         typer.echo(f"{canonical} ships with scikit-learn: nothing to fetch")
         return
