@@ -435,6 +435,39 @@ def test_an_address_where_no_cluster_listens_is_one_line_at_once(tmp_path):
 
 
 @needs_ray
+def test_an_address_where_a_web_server_listens_is_one_line_at_once(tmp_path):
+    """Such as the dashboard's port 8265 given for the head's: Ray would retry for good."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        plan = tmp_path / "q.yaml"
+        plan.write_text(PLANS)
+        db = tmp_path / "r.db"
+        address = f"127.0.0.1:{server.server_address[1]}"
+        start = time.monotonic()
+        result = invoke("run", str(plan), "--db", str(db), "--executor", "ray",
+                        "--address", address)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert result.exit_code == 2
+    assert f"cannot connect to the Ray cluster at {address}" in result.output
+    assert "not a Ray head" in result.output
+    assert time.monotonic() - start < 30
+    assert not db.exists()
+
+
+@needs_ray
+def test_a_ray_head_passes_the_address_check(cluster):
+    import ray
+
+    from optbench.execute.ray import _check_reachable
+
+    _check_reachable(ray.get_runtime_context().gcs_address)  # gRPC answers: no error
+
+
+@needs_ray
 def test_a_dataset_missing_on_the_workers_is_one_line_exit_3(tmp_path, cluster):
     import ray
 

@@ -159,17 +159,37 @@ def connect(address: str | None = None) -> Cluster:
     return Cluster(target, bool(target), owned=True)
 
 
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+SETTINGS_FRAME = 4  # the frame type an HTTP/2 server sends first
+
+
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """``BadInput`` at once when nothing listens at a ``host:port`` address: Ray itself
-    keeps retrying an unreachable head for many minutes."""
+    """``BadInput`` at once when nothing listens at a ``host:port`` address, or something
+    that does not speak gRPC (a Ray head's port does; a web server, such as Ray's own
+    dashboard on 8265, does not): Ray itself keeps retrying either for good.
+
+    The check sends HTTP/2's client preface and an empty SETTINGS frame and expects the
+    server's SETTINGS frame back (RFC 9113 §3.4). With ``RAY_USE_TLS`` set the port
+    speaks TLS first, and only the connection is checked."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return  # "auto", "local" and the like: Ray resolves them
+    where = f"the Ray cluster at {address}"
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s) as s:
+            if os.environ.get("RAY_USE_TLS", "0") not in ("0", ""):
+                return
+            s.sendall(HTTP2_PREFACE)
+            header = s.recv(9)
+    except TimeoutError:
+        header = b""
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise BadInput(f"cannot connect to the Ray cluster at {address}: {reason}") from None
+        raise BadInput(f"cannot connect to {where}: {reason}") from None
+    if len(header) < 4 or header[3] != SETTINGS_FRAME:
+        raise BadInput(f"cannot connect to {where}: what listens there is not a Ray head "
+                       "(it does not answer gRPC; the head's port is ray start's --port, "
+                       "6379 by default)")  # fmt: skip
 
 
 # -- the worker side ---------------------------------------------------------------------------
