@@ -292,3 +292,36 @@ def test_migrations_from_the_installed_package(
 if __name__ == "__main__":
     build_0001_fixture(FIXTURE)
     print(f"wrote {FIXTURE}")
+
+
+OPEN_AT = """
+import sys, time
+import optbench.store.engine as engine
+
+def slowed(read):
+    def wrapper(*args):
+        answer = read(*args)
+        time.sleep(1.0)  # widen the gap between looking at the schema and acting on it
+        return answer
+    return wrapper
+
+engine._revisions = slowed(engine._revisions)
+engine._has_optbench_tables = slowed(engine._has_optbench_tables)
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+engine.open_store(sys.argv[1]).close()
+"""
+
+
+def test_runners_opening_a_new_database_together_all_get_it(db_url):
+    """Runner processes open an empty database a moment apart, while the first creates
+    the schema: none sees it half made (its tables without their revision) or fails."""
+    import time
+
+    start = time.time() + 4  # after every interpreter has imported optbench
+    procs = [
+        subprocess.Popen([sys.executable, "-c", OPEN_AT, db_url, str(start + 0.3 * k)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for k in range(8)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0] * len(procs), outputs

@@ -92,8 +92,11 @@ def open_store(url: str | None = None, *, create: bool = True, read_only: bool =
     create = create and not read_only
     engine = make_engine(resolve_url(url), must_exist=not create, read_only=read_only)
     try:
+        # tables first, then the revision: a runner creating the schema at this moment
+        # commits both at once, so the revision read second is never older than the tables
+        has_tables = _has_optbench_tables(engine)
         current, head = _revisions(engine)
-        if current is None and not _has_optbench_tables(engine):
+        if current is None and not has_tables:
             if not create:
                 raise DatabaseMissing(f"no optbench results in {_shown(engine.url)}")
             _create(engine)
