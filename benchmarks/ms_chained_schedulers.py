@@ -45,10 +45,8 @@ from torch.optim.lr_scheduler import ChainedScheduler, MultiplicativeLR
 
 from benchmarks.common import interleaved
 from benchmarks.lr_composition import factor_cost_us
-from benchmarks.stacked_seeds import synthetic
+from benchmarks.problems import load_problem
 from benchmarks.trainer_overhead import sync
-from optbench.errors import DataMissing
-from optbench.execute.local import problem_for
 from optbench.methods.ge import optimizer_kwargs
 from optbench.methods.registry import REGISTRY
 from optbench.plan.canonical import format_plan, resolve
@@ -161,14 +159,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=0, metavar="N")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if args.synthetic:
-        problem = synthetic(args.task, args.synthetic, args.device)
-    else:
-        try:
-            problem = problem_for(args.task, args.device, None, {})
-        except DataMissing as missing:
-            print(f"{args.task}: skipped, {missing}")
-            return
+    problem = load_problem(args.task, args.device, args.synthetic)
+    if problem is None:
+        return
     # both ways train on the same tensors without augmentation
     problem = Classification(problem.data, problem.build_one)
     ks = [0, *(int(k) for k in args.k.split(","))]

@@ -19,15 +19,11 @@ import time
 import torch
 
 from benchmarks.common import interleaved, report
-from optbench.errors import DataMissing
-from optbench.execute.local import problem_for
+from benchmarks.problems import load_problem
 from optbench.plan.canonical import format_plan, resolve
 from optbench.plan.parser import parse_plan
-from optbench.tasks.data import Split
-from optbench.tasks.registry import build_augment, build_model, get_task
 from optbench.train.config import RunConfig, RunSpec
 from optbench.train.engine import train_pass
-from optbench.train.problems import Classification
 
 
 def timed(runs, problem, device: str) -> float:
@@ -39,23 +35,6 @@ def timed(runs, problem, device: str) -> float:
         torch.cuda.synchronize()
     assert all(r.final is not None for r in records), [r.error for r in records]
     return time.perf_counter() - start
-
-
-SHAPES = {  # input shape and classes of each dataset, for synthetic data
-    "digits": ((64,), 10), "mnist": ((1, 28, 28), 10), "fashion-mnist": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10), "cifar100": ((3, 32, 32), 100), "svhn": ((3, 32, 32), 10),
-}  # fmt: skip
-
-
-def synthetic(task_name: str, n: int, device: str) -> Classification:
-    """The task's model and augmentation on ``n`` random examples of its dataset's shape."""
-    task = get_task(task_name)
-    shape, classes = SHAPES[task.dataset]
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn((n, *shape), generator=g)
-    y = torch.randint(0, classes, (n,), generator=g)
-    split = Split(x, y, x[: n // 5], y[: n // 5], classes).to(torch.device(device))
-    return Classification(split, build_model(task), build_augment(task))
 
 
 def main() -> None:
@@ -71,14 +50,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=0, metavar="N")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.synthetic:
-        problem = synthetic(args.task, args.synthetic, args.device)
-    else:
-        try:
-            problem = problem_for(args.task, args.device, None, {})
-        except DataMissing as missing:
-            print(f"{args.task}: skipped, {missing}")
-            return
+    problem = load_problem(args.task, args.device, args.synthetic)
+    if problem is None:
+        return
     plan = format_plan(resolve(parse_plan(args.plan)))
     config = RunConfig(args.epochs, args.batch, args.device, args.threads)
     runs = [RunSpec(plan, args.task, seed, config) for seed in range(args.seeds)]

@@ -3,8 +3,6 @@ PyTorch's own defaults, set through a plan file's ``defaults``."""
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 
@@ -12,6 +10,7 @@ from optbench.methods.ge import build_torch_optimizer
 from optbench.methods.registry import REGISTRY, STAGE_ENDS, Kind
 from optbench.plan.canonical import resolve
 from optbench.plan.parser import parse_plan
+from tests.catalogue import torch_defaults
 
 # [MS] Table 1 (the categories of common methods), Tables 4–5 (timed GE methods, Decay and
 # kRkD) and Tables 8–15 (m: momentum, d: decay by 1e-6 per iteration), as the catalogue
@@ -64,16 +63,6 @@ DSA_BASELINES = {
     "Adamax": "Adamax",
     "AdamW": "AdamW",
 }
-
-
-def torch_defaults(name: str) -> dict:
-    """The catalogue arguments of ``name`` at the values torch.optim's constructor has."""
-    spec = REGISTRY[name]
-    params = inspect.signature(spec.load()).parameters
-    found = {k: p.default for k, p in params.items() if k in spec.defaults}
-    if "betas" in params:
-        found["beta1"], found["beta2"] = params["betas"].default
-    return found
 
 
 @pytest.mark.parametrize(("paper_name", "text"), DSA_BASELINES.items())

@@ -6,7 +6,6 @@ Fashion-MNIST takes minutes: benchmarks/ann_fashion_mnist.py.)"""
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ from optbench.plan.planfile import PlanFile, load_plan_file
 from optbench.plan.timeline import carries_optimizer, stage_epochs
 from optbench.report.metrics import METRICS
 from optbench.tasks.registry import DATASETS, get_task
+from tests.catalogue import torch_defaults
 
 PLANS = Path(__file__).resolve().parent.parent / "plans"
 PLAN_FILES = sorted(PLANS.glob("*.yaml"))
@@ -315,16 +315,6 @@ DSA_FILES = {  # file: (tasks, batch size, (T1, T2))
     "dsa-table1-cifar100.yaml": (["cifar100-fmp"], 256, (50, 15)),
     "dsa-tables4-6.yaml": (["mnist-lenet5", "svhn-lenet5", "cifar10-lenet5"], 64, (15, 15)),
 }
-
-
-def torch_defaults(name: str) -> dict:
-    """The catalogue arguments of ``name`` at the values torch.optim's constructor has."""
-    spec = REGISTRY[name]
-    params = inspect.signature(spec.load()).parameters
-    found = {k: p.default for k, p in params.items() if k in spec.defaults}
-    if "betas" in params:
-        found["beta1"], found["beta2"] = params["betas"].default
-    return found
 
 
 def check_dsa_baselines(plan_file: PlanFile, plans: list[Plan]) -> None:
