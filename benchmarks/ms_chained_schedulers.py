@@ -158,6 +158,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--synthetic", type=int, default=0, metavar="N")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch is warm-up, left out")
     torch.set_num_threads(1)
     problem = load_problem(args.task, args.device, args.synthetic)
     if problem is None:
