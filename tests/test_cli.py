@@ -176,6 +176,45 @@ def test_ctrl_c_keeps_finished_runs_and_the_next_run_goes_on(tmp_path, monkeypat
     assert "2 runs to train, 2 already stored" in again.output
 
 
+def test_ctrl_c_pressed_again_during_the_cleanup_is_ignored(tmp_path):
+    """Presses after the first Ctrl-C never cut its cleanup short: the command still
+    marks its runs interrupted and ends with one line and exit 130, whenever they come."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from optbench.store.engine import open_store
+
+    plan_file = tmp_path / "plan.yaml"
+    plan_file.write_text(PLAN.replace("epochs: 2", "epochs: 3000"))
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    command = [sys.executable, "-m", "optbench", "run", str(plan_file), "--db", db,
+               "--device", "cpu"]  # fmt: skip
+
+    def like_a_terminal() -> None:  # whatever disposition this test inherited
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, preexec_fn=like_a_terminal)  # fmt: skip
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "training  digits-mlp" in line:
+            break
+    time.sleep(1)
+    while proc.poll() is None:  # a key held down: Ctrl-C every 2 ms until the command ends
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    output = "".join(lines) + proc.stdout.read()
+    assert proc.returncode == 130, output
+    assert "interrupted: finished epochs and runs are stored" in output
+    assert "Traceback" not in output and "error" not in output, output
+    store = open_store(db)
+    assert {r["status"] for r in store.run_rows(status=None)} == {"interrupted", "pending"}
+    store.close()
+
+
 def test_show_keeps_parameter_groups_in_the_yn_rows():
     result = invoke("show", "Adam[hidden] + SGD[output] | SGD")
     assert result.exit_code == 0

@@ -472,3 +472,20 @@ def test_a_deadlock_on_postgresql_is_a_write_conflict(postgres_schema: str) -> N
     assert sorted(map(str, outcomes))[-1] == "committed"
     [conflict] = [o for o in outcomes if isinstance(o, WriteConflict)]
     assert isinstance(conflict, DatabaseBusy) and "deadlock" in str(conflict)
+
+
+def test_ctrl_c_while_the_database_works_stays_an_interrupt(tmp_path: Path) -> None:
+    """A KeyboardInterrupt inside a statement is the user's Ctrl-C, not a lost connection
+    (SQLAlchemy flags it as a disconnect); the write it cut short keeps nothing."""
+    with open_store(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        store.plan_runs("exp", specs(1))
+
+        def interrupt_on_insert(conn, cursor, statement, *args) -> None:
+            if statement.startswith("INSERT INTO runs"):
+                raise KeyboardInterrupt
+
+        event.listen(store.engine, "before_cursor_execute", interrupt_on_insert)
+        with pytest.raises(KeyboardInterrupt):
+            store.plan_runs("exp", specs(5))
+        event.remove(store.engine, "before_cursor_execute", interrupt_on_insert)
+        assert len(store.run_rows(status=None)) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -71,8 +72,9 @@ def check_writable_file(path: Path, option: str) -> None:
 
 def one_line_errors() -> None:
     """Make a usage error (an option out of range, a missing argument) one line on stderr,
-    as every other error is, and a library warning one line without its source line. For
-    the command line's own process (``main``), not for library users."""
+    as every other error is, a library warning one line without its source line, and
+    Ctrl-C one interrupt (``_interrupt_once``). For the command line's own process
+    (``main``), not for library users."""
     import sys
     import warnings
 
@@ -90,3 +92,13 @@ def one_line_errors() -> None:
 
     _click.exceptions.UsageError.show = show  # type: ignore[method-assign]
     warnings.showwarning = warn
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupt_once)
+
+
+def _interrupt_once(signum, frame) -> None:
+    """Ctrl-C raises KeyboardInterrupt once; presses after it are ignored, so that the
+    cleanup the first one started (claims released, runs marked interrupted, the database
+    closed) is not cut short halfway. A process that must go at once takes SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt

@@ -203,6 +203,8 @@ def make_engine(url: str, *, must_exist: bool = False, read_only: bool = False) 
     def _on_error(context: ExceptionContext) -> None:
         if context.is_pre_ping:
             return  # the pool reconnects; nothing to report
+        if not isinstance(context.original_exception, Exception):
+            return  # Ctrl-C while the database worked: an interrupt, not a lost connection
         error = _translate(context.original_exception, shown, context.is_disconnect)
         if error is not None:
             raise error from context.sqlalchemy_exception
