@@ -92,6 +92,10 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path: Path, com
         ("mysql://u:secret@127.0.0.1/x", "unsupported database"),
         ("nosuchdb://u:secret@127.0.0.1/x", "unsupported database"),
         ("postgresql+nosuchdriver://u:secret@127.0.0.1/x", "cannot open database"),
+        # a connection option that libpq or psycopg refuses, before any server is asked
+        ("postgresql://u:secret@127.0.0.1:1/x?sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("postgresql://u:secret@127.0.0.1:1/x?nosuchoption=1", "invalid connection option"),
+        ("postgresql://u:secret@127.0.0.1:1/x?connect_timeout=soon", "bad value for"),
     ],
 )
 def test_a_bad_url_is_one_line_without_the_password(

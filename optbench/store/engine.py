@@ -358,6 +358,9 @@ def _configure_sqlite(engine: Engine, *, wal: bool, query_only: bool = False) ->
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+_BAD_OPTION = re.compile(r"invalid connection option|invalid \w+ value|bad value for")
+
+
 def _translate(error: BaseException, shown: str, disconnect: bool) -> OptbenchError | None:
     """The ``OptbenchError`` for a database driver's ``error``, or None for errors that are
     not the user's or the environment's (constraint violations, optbench's own bugs)."""
@@ -365,9 +368,11 @@ def _translate(error: BaseException, shown: str, disconnect: bool) -> OptbenchEr
         return _translate_sqlite(error, shown)
     state = getattr(error, "sqlstate", None)
     if state is None and not disconnect and type(error).__module__.startswith("psycopg"):
+        first = _first_line(error)
+        if _BAD_OPTION.search(first):  # libpq's and psycopg's words for a URL's ?options
+            return BadInput(f"cannot open database {shown}: {first}")
         if type(error).__name__ != "OperationalError":
             return None
-        first = _first_line(error)
         if "does not exist" in first and "database" in first:
             return DatabaseMissing(f"cannot open {shown}: {first}; create it first (createdb)")
         return DatabaseUnreachable(f"cannot connect to the results database {shown}: {first}")
