@@ -176,3 +176,38 @@ def test_a_task_with_only_paper_cells_shows_them_as_not_run(tmp_path):
         text = runner.invoke(app, ["compare", "--db", str(db), "--task", "wine-mlp",
                                    "--metric", "f1", "--format", fmt]).output  # fmt: skip
         assert "not run" in text and "swapped" in text, fmt
+
+
+def test_runs_of_another_setting_than_the_papers_are_not_judged():
+    """A shortened run (``--epochs 30`` of a 100-epoch plan file) is shown beside the
+    paper's value, untested, saying why; the plan file's own setting is judged."""
+    paper_setting = {"epochs": 100, "batch_size": 128}
+    shortened = SimpleNamespace(**vars(row([0.96, 0.97, 0.98])), epochs=30, batch_size=128)
+    same = SimpleNamespace(**vars(row([0.96, 0.97, 0.98])), epochs=100, batch_size=128)
+    judged = check(cell(0.95, **paper_setting), shortened, FINAL)
+    assert judged.verdict == "untested" and judged.ours == pytest.approx(0.97)
+    assert judged.reason == (
+        "not comparable: ours ran 30 epochs at batch 128, the paper's value is for 100 "
+        "epochs at batch 128 (the plan file's)"
+    )
+    assert check(cell(0.95, **paper_setting), same, FINAL).verdict == "consistent"
+    other_batch = SimpleNamespace(**{**vars(same), "batch_size": 32})
+    assert "not comparable" in check(cell(0.95, **paper_setting), other_batch, FINAL).reason
+    # paper values stored before the setting was: judged as before
+    assert check(cell(0.95), shortened, FINAL).verdict == "consistent"
+
+
+def test_the_setting_is_read_back_with_the_cells():
+    cells = [{"task": "t", "plan": "SGD", "metric": "final", "value": 0.9}]
+    stored_block = {"setting": {"epochs": 100, "batch_size": 128}, "cells": cells}
+    (only,) = read_paper(stored_block).cells
+    assert (only.epochs, only.batch_size) == (100, 128)
+    assert read_paper({"cells": stored_block["cells"]}).cells[0].epochs is None
+
+
+def test_a_difference_that_rounds_to_zero_has_no_sign():
+    from optbench.report.compare import paper_texts
+
+    ours = row([0.8693] * 3)
+    assert paper_texts(check(cell(0.86930001), ours, FINAL), FINAL)["diff"] == "0.0000"
+    assert paper_texts(check(cell(0.8692), ours, FINAL), FINAL)["diff"] == "+0.0001"

@@ -73,6 +73,10 @@ CELL = "task: iris-mlp, plan: SGD, metric: final, value: 0.9"
         (CELL + ", stat: median", "stat must be mean or max"),
         (CELL + ", trials: 0", "trials must be"),
         (CELL + ", sd: 1", "unknown key 'sd'"),
+        (CELL + ", trials: 3", "trials belongs to a stat: max cell"),
+        (CELL.replace("plan: SGD", "plan: [SGD]"), "plan must be one value, got a list"),
+        (CELL.replace("iris-mlp", "[iris-mlp]"), "task must be one value, got a list"),
+        (CELL + ", note: {why: rounding}", "note must be one value, got a mapping"),
     ],
 )
 def test_a_wrong_cell_is_one_message_naming_file_and_line(tmp_path, cell, message):
@@ -126,3 +130,65 @@ paper:
     shown = runner.invoke(app, ["compare", "--db", db, "--format", "markdown"])
     assert shown.exit_code == 0, shown.output
     assert "[DSA] Table 7" in shown.output and "0.5000" in shown.output
+
+
+def test_a_paper_block_needs_at_least_one_cell(tmp_path):
+    with pytest.raises(PlanFileError, match=r":12.*expected at least one cell, got none"):
+        load_plan_file(write(tmp_path, HEAD + "paper:\n  cells: []\n"))
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        # a table of percentages copied as they are printed: named as such
+        (
+            "metric: final, value: 86.93",
+            r"outside final's range \[0, 1\]: final is a fraction, "
+            r"so 86.93 % is 0.8693",
+        ),
+        ("metric: last10, stat: max, value: -0.5", r"-0.5 is outside last10's range \[0, 1\]"),
+        ("metric: error, value: 150", r"150 is outside error's range \[0, 100\]"),
+        ("metric: loss, value: -3", r"-3 is outside loss's range \[0, inf\]"),
+    ],
+)
+def test_a_value_outside_its_metrics_range_is_refused(tmp_path, cell, message):
+    path = write(
+        tmp_path, HEAD + f"paper:\n  cells:\n    - {{task: iris-mlp, plan: SGD, {cell}}}\n"
+    )
+    with pytest.raises(PlanFileError, match=rf"{path}:13.*{message}"):
+        paper_values(load_plan_file(path))
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "{task: iris-mlp, plan: SGD, metric: final, value: 0.7}",
+        # the same plan written otherwise (the file's default lr), and the same quantity in
+        # the other unit: error is 100 (1 - accuracy)
+        '{task: iris-mlp, plan: "SGD(lr=0.1)", metric: final, value: 0.7}',
+        "{task: iris-mlp, plan: SGD, metric: error, value: 30}",
+    ],
+)
+def test_a_second_value_for_one_cell_is_refused(tmp_path, second):
+    path = write(tmp_path, HEAD + f"paper:\n  cells:\n    - {{{CELL}}}\n    - {second}\n")
+    with pytest.raises(PlanFileError, match=rf"{path}:14.*a second value .* as line 13"):
+        paper_values(load_plan_file(path))
+    other_stat = HEAD + f"paper:\n  cells:\n    - {{{CELL}}}\n    - {{{CELL}, stat: max}}\n"
+    assert len(paper_values(load_plan_file(write(tmp_path, other_stat)))["cells"]) == 2
+
+
+def test_the_paper_values_are_stored_with_the_files_epochs_and_batch_size(tmp_path):
+    path = write(tmp_path, HEAD + f"paper:\n  cells:\n    - {{{CELL}}}\n")
+    assert paper_values(load_plan_file(path))["setting"] == {"epochs": 2, "batch_size": 32}
+
+
+def test_a_paper_block_taken_out_of_the_file_is_taken_out_of_compare(tmp_path):
+    path = write(tmp_path, HEAD + f"paper:\n  source: X1\n  cells:\n    - {{{CELL}}}\n")
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    runner = CliRunner()
+    for text, shown in ((path.read_text(), True), (HEAD, False)):
+        path.write_text(text)
+        done = runner.invoke(app, ["run", str(path), "--db", db, "--device", "cpu"])
+        assert done.exit_code == 0, done.output
+        compared = runner.invoke(app, ["compare", "--db", db, "--format", "markdown"])
+        assert ("X1" in compared.output) is shown, compared.output

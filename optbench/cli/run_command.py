@@ -78,7 +78,9 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
             _print_dry_run(console, plan_file.experiment, planned, missing, config, options)
             if paper is not None:
                 source = f" from {paper['source']}" if paper.get("source") else ""
-                console.print(f"paper: {len(paper['cells'])} reported values{escape(source)}")
+                count = len(paper["cells"])
+                values = "value" if count == 1 else "values"
+                console.print(f"paper: {count} reported {values}{escape(source)}")
             return 0
         if missing and not (cluster is not None and cluster.remote):  # workers have their own
             name, hint = next(iter(missing.items()))
@@ -157,7 +159,10 @@ def _train(console, plan_file, planned, paper, config, options: RunOptions, clus
     try:
         specs = [p.spec for p in planned]
         states = store.plan_runs(
-            plan_file.experiment, specs, labels=[p.label for p in planned], paper=paper
+            plan_file.experiment,
+            specs,
+            labels=[p.label for p in planned],
+            paper=paper if paper is not None else {},  # the file is the truth: none clears
         )
         todo = sum(trains(s.status, options.retry_diverged) for s in states)
         console.print(

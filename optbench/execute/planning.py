@@ -47,22 +47,45 @@ def expand(
 
 
 def paper_values(plan_file: PlanFile) -> dict[str, object] | None:
-    """The plan file's paper values as the store keeps them, each cell's metric checked
-    against ``optbench compare``'s metrics (``PlanFileError`` naming the cell's line)."""
+    """The plan file's paper values as the store keeps them, with the setting they are for
+    (the file's epochs and batch size). Each cell is checked against ``optbench compare``'s
+    metrics: a known metric, a value inside the metric's range (a percentage where a
+    fraction belongs is named as such), and no second cell for the same task, plan,
+    quantity (``final`` and ``error`` are one) and stat. ``PlanFileError`` names the line."""
     from optbench.errors import PlanFileError
     from optbench.report.metrics import METRICS
 
     if plan_file.paper is None:
         return None
     cells = []
+    seen: dict[tuple, int] = {}
     for cell in plan_file.paper["cells"]:
         cell = dict(cell)
         line = cell.pop("line")
-        if cell["metric"] not in METRICS:
-            message = f"unknown metric {cell['metric']!r} (one of {', '.join(METRICS)})"
-            raise PlanFileError(str(plan_file.path), message, key="paper.cells", line=line)
+
+        def fail(message: str, line: int = line) -> PlanFileError:
+            return PlanFileError(str(plan_file.path), message, key="paper.cells", line=line)
+
+        metric = METRICS.get(cell["metric"])
+        if metric is None:
+            raise fail(f"unknown metric {cell['metric']!r} (one of {', '.join(METRICS)})")
+        low, high = metric.bounds
+        value = cell["value"]
+        if not low <= value <= high:
+            hint = ""
+            if high == 1.0 and 1.0 < value <= 100.0:
+                hint = f": {metric.name} is a fraction, so {value:g} % is {value / 100:.6g}"
+            raise fail(f"value {value:g} is outside {metric.name}'s range [{low:g}, {high:g}]"
+                       + hint)  # fmt: skip
+        quantity = "final" if metric.name == "error" else metric.name
+        key = (cell["task"], cell["plan"], quantity, cell["stat"])
+        if key in seen:
+            raise fail(f"a second value for the same cell (task, plan, {quantity} "
+                       f"{cell['stat']}) as line {seen[key]}")  # fmt: skip
+        seen[key] = line
         cells.append(cell)
-    return {**plan_file.paper, "cells": cells}
+    setting = {"epochs": plan_file.epochs, "batch_size": plan_file.batch_size}
+    return {**plan_file.paper, "cells": cells, "setting": setting}
 
 
 def stacking(

@@ -427,9 +427,11 @@ class _Reader:
                 message = f"expected a number >= 0, got {_describe(node_)}"
                 raise self.fail(message, node_, "paper.rounding")
         cells_node = entries["cells"][1]
-        if not isinstance(cells_node, SequenceNode) or not cells_node.value:
+        if not isinstance(cells_node, SequenceNode):
             message = f"expected a list of cells, got {_describe(cells_node)}"
             raise self.fail(message, cells_node, "paper.cells")
+        if not cells_node.value:
+            raise self.fail("expected at least one cell, got none", cells_node, "paper.cells")
         by_label = {" ".join(p.label.split()): p for p in plans}
         by_identity = {resolve(p, defaults): p for p in plans}
         cells = []
@@ -446,6 +448,9 @@ class _Reader:
                     raise self.fail(f"a cell needs {key!r}", item, "paper.cells")
             cell: dict[str, object] = {"line": _line(item)}
             for key, (_, value_node) in raw.items():
+                if not isinstance(value_node, ScalarNode):
+                    message = f"{key} must be one value, got {_describe(value_node)}"
+                    raise self.fail(message, value_node, "paper.cells")
                 cell[key] = self.scalar(value_node, "paper.cells")
             task, written = cell["task"], cell["plan"]
             if task not in tasks:
@@ -483,6 +488,9 @@ class _Reader:
                 raise self.fail(
                     f"trials must be a whole number >= 1, got {trials!r}", item, "paper.cells"
                 )
+            if "trials" in cell and stat != "max":
+                message = "trials belongs to a stat: max cell (the trials behind the paper's best)"
+                raise self.fail(message, raw["trials"][0], "paper.cells")
             cell["plan"] = format_plan(resolve(plan, defaults))
             cell["name"] = plan.label
             cell["rounding"] = cell.get("rounding", rounding)

@@ -19,6 +19,7 @@ value (max, or min for a lower-is-better metric) beside every metric.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ class Metric:
     decimals: int  # shown and exported with this many decimals
     needs_epochs: bool = False
     paper: str = ""
+    bounds: tuple[float, float] = (0.0, 1.0)  # every value lies in it: a fraction by default
 
     @property
     def extreme(self) -> str:
@@ -59,11 +61,19 @@ METRICS = {
             True,
             "[ANN]",
         ),
-        Metric("error", "final validation error rate (%)", "error %", False, 2, paper="[PWA]"),
+        Metric(
+            "error",
+            "final validation error rate (%)",
+            "error %",
+            False,
+            2,
+            paper="[PWA]",
+            bounds=(0.0, 100.0),
+        ),
         Metric("f1", "macro F1", "macro F1", True, 4, paper="[DSA]"),
         Metric("precision", "macro precision", "macro precision", True, 4, paper="[DSA]"),
         Metric("recall", "macro recall", "macro recall", True, 4, paper="[DSA]"),
-        Metric("loss", "final validation loss", "val loss", False, 4),
+        Metric("loss", "final validation loss", "val loss", False, 4, bounds=(0.0, math.inf)),
     )
 }
 _RUN_COLUMN = {

@@ -33,6 +33,9 @@ configuration):
 - A plan whose every seed diverged where the paper reports a value is **inconsistent**;
   a plan with some diverged seeds is judged on its finished seeds and the row says how
   many diverged. Cells whose plan was not run in the shown runs are listed as not run.
+- The paper's values are for the plan file's epochs and batch size (stored with them as
+  ``setting``): runs of another setting (a shortened ``--epochs`` run) are shown beside
+  them, ``untested``, saying why — a 30-epoch run says nothing about a 100-epoch value.
 
 - A printed value stands for every value that rounds to it: a cell written 0.1111 in its
   plan file covers [0.11105, 0.11115] (the cell's ``rounding``, half a unit of its last
@@ -78,6 +81,8 @@ class PaperCell:
     source: str | None = None
     trials: int | None = None  # the paper's number of trials, for "max" cells
     rounding: float = 0.0  # half a unit of the printed value's last digit
+    epochs: int | None = None  # the plan file's epochs and batch size: the paper's setting
+    batch_size: int | None = None
 
     @property
     def what(self) -> str:
@@ -112,7 +117,7 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _cell(raw: Mapping[str, Any], source: str | None) -> PaperCell:
+def _cell(raw: Mapping[str, Any], source: str | None, setting: Mapping[str, Any]) -> PaperCell:
     if not isinstance(raw, Mapping):
         raise ValueError(f"a cell must be a mapping, got {raw!r}")
     missing = [k for k in ("task", "plan", "metric", "value") if raw.get(k) is None]
@@ -142,7 +147,13 @@ def _cell(raw: Mapping[str, Any], source: str | None) -> PaperCell:
         source=_text(raw.get("source")) or source,
         trials=trials,
         rounding=abs(_number(raw.get("rounding", 0.0), "rounding")),
+        epochs=_count(setting.get("epochs")),
+        batch_size=_count(setting.get("batch_size")),
     )
+
+
+def _count(value: Any) -> int | None:
+    return value if type(value) is int and value > 0 else None
 
 
 def read_paper(stored: Any) -> Paper:
@@ -154,15 +165,18 @@ def read_paper(stored: Any) -> Paper:
         return NO_PAPER
     source = note = None
     raw_cells: Any = stored
+    setting: Mapping[str, Any] = {}
     if isinstance(stored, Mapping):
         source, note = _text(stored.get("source")), _text(stored.get("note"))
         raw_cells = stored.get("cells") or []
+        if isinstance(stored.get("setting"), Mapping):
+            setting = stored["setting"]
     if not isinstance(raw_cells, list):
         return Paper(source, note, (), (f"paper cells are not a list: {raw_cells!r}",))
     cells, unreadable = [], []
     for i, raw in enumerate(raw_cells):
         try:
-            cells.append(_cell(raw, source))
+            cells.append(_cell(raw, source, setting))
         except ValueError as e:
             unreadable.append(f"cell {i + 1}: {e}")
     if source is None:
@@ -255,6 +269,11 @@ def check(cell: PaperCell, row: Any, metric: Metric) -> PaperCheck | None:
         converted = f"from {cell.metric} {cell.value:g}{spread}{unit}"
     n = int(row.n)
     diverged = int(row.diverged)
+    other = _other_setting(cell, row)
+    if other:
+        best = cell.stat == "max" and cell.trials != 1
+        ours = float(row.extreme if best else row.mean) if n else None
+        return PaperCheck(cell, paper, paper_std, ours, None, None, "untested", other, converted)
     partial = f"; {diverged} of {diverged + n} finished seeds diverged" if diverged and n else ""
 
     def judged(ours, low, high, verdict, reason) -> PaperCheck:
@@ -300,6 +319,24 @@ def check(cell: PaperCell, row: Any, metric: Metric) -> PaperCheck | None:
     beyond = f" and {what} is beyond {std_text}" if paper_std is not None else ""
     return judged(ours, low, high, "inconsistent",
                   f"the paper's value is outside {range_name}{beyond}")  # fmt: skip
+
+
+def _other_setting(cell: PaperCell, row: Any) -> str:
+    """Why ``row`` ran in another setting than the paper's (the plan file's epochs and
+    batch size, e.g. a shortened ``--epochs`` run), or "" when it did not or is unknown."""
+    ours = tuple(_int_or_none(getattr(row, k, None)) for k in ("epochs", "batch_size"))
+    theirs = (cell.epochs, cell.batch_size)
+    differs = [o != t for o, t in zip(ours, theirs, strict=True) if o is not None and t]
+    if not any(differs):
+        return ""
+    return (
+        f"not comparable: ours ran {ours[0]} epochs at batch {ours[1]}, the paper's value is "
+        f"for {theirs[0]} epochs at batch {theirs[1]} (the plan file's)"
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None or value != value else int(value)
 
 
 def checks(

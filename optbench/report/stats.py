@@ -58,6 +58,8 @@ COLUMNS = [
     "task",
     "config_hash",
     "config",
+    "epochs",
+    "batch_size",
     "plan",
     "label",
     "mean",
@@ -210,6 +212,7 @@ def summarize(
     e.g. ``Store.run_rows(status=None)``; a row without ``status`` counts as done):
 
     ``config_hash`` and ``config`` (the configuration in words, ``configs.describe``),
+    its ``epochs`` and ``batch_size`` (None where the settings are not recorded),
     ``label`` (``labels.group_label`` of the rows' ``label``s), the number of seeds per
     status (``done``, ``diverged``, ``failed``, ``running``, ``pending``,
     ``interrupted``), and over the done seeds: mean and sample std of the metric,
@@ -273,9 +276,15 @@ def summarize(
     for key in groups:
         if key[1] not in described:
             row = first[key]
-            described[key[1]] = (configs.describe(row), configs.order(row))
-    out["config"] = [described[key[1]][0] for key in groups]
-    out["_config_order"] = [described[key[1]][1] for key in groups]
+            config = configs.run_config(row)
+            described[key[1]] = (
+                configs.describe(row),
+                configs.order(row),
+                None if config is None else config.epochs,
+                None if config is None else config.batch_size,
+            )
+    for i, column in enumerate(("config", "_config_order", "epochs", "batch_size")):
+        out[column] = [described[key[1]][i] for key in groups]
     per_plan: dict[tuple, list[tuple[tuple[int, ...], int]]] = {}
     for (key, taken), runs in starts.items():
         per_plan.setdefault(key, []).append((taken, runs))
