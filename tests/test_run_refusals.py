@@ -63,6 +63,18 @@ def test_a_corrupt_data_file_is_found_before_the_database_is_made(tmp_path):
     assert not (tmp_path / "r.db").exists()
 
 
+def test_every_missing_dataset_is_named(tmp_path):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    result = run(plan(tmp_path, "[Adam]", "[car-mlp, agaricus-mlp, iris-mlp]"),
+                 "--data-dir", empty, "--db", tmp_path / "r.db")  # fmt: skip
+    assert result.exit_code == 3, result.output
+    line = " ".join(result.output.split())
+    assert "dataset 'agaricus' not found: run 'optbench data fetch agaricus" in line
+    assert "(also missing: car; --dry-run says how to get each)" in line
+    assert not (tmp_path / "r.db").exists()
+
+
 def test_a_checkpoint_folder_that_is_a_file_is_bad_input(tmp_path):
     (tmp_path / "file").write_text("x")
     result = run(plan(tmp_path, "[Adam]"), "--db", tmp_path / "r.db", "--checkpoints",

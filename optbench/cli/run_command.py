@@ -83,8 +83,12 @@ def run_plan_file(path: Path, options: RunOptions) -> int:
                 console.print(f"paper: {count} reported {values}{escape(source)}")
             return 0
         if missing and not (cluster is not None and cluster.remote):  # workers have their own
-            name, hint = next(iter(missing.items()))
-            raise DataMissing(f"dataset {name!r} not found: {hint}")
+            (name, hint), *others = missing.items()
+            also = ""
+            if others:
+                names = ", ".join(other for other, _ in others)
+                also = f" (also missing: {names}; --dry-run says how to get each)"
+            raise DataMissing(f"dataset {name!r} not found: {hint}{also}")
         return _train(console, plan_file, planned, paper, config, options, cluster)
     finally:
         if cluster is not None:
