@@ -259,3 +259,16 @@ def test_at_any_width_nothing_is_cut(rows):
         assert max(len(line.rstrip()) for line in text.splitlines()) <= width, width
         cells = {w for line in text.splitlines() for cell in line.split("│") for w in cell.split()}
         assert words <= cells, (width, words - cells)
+
+
+def test_a_task_whose_runs_have_no_value_of_the_metric_says_which_metric_has():
+    """A toy problem's runs have a loss and no accuracy: compare says so instead of
+    leaving a table of done seeds and "no result"."""
+    toy = [{"task": "quadratic-track", "plan": plan, "seed": 0, "status": "done",
+            "accuracy": None, "loss": 1e-9} for plan in ("DSA", "Adam")]  # fmt: skip
+    note = (
+        "quadratic-track: its done runs have no final validation accuracy "
+        "(compare it with --metric loss)"
+    )
+    assert note in " ".join(rendered(toy, width=400).split())
+    assert "its done runs have no" not in rendered(toy, width=400, metric="loss")

@@ -257,9 +257,15 @@ def not_run_lines(report: Report, task: str) -> list[str]:
 
 
 def report_notes(report: Report) -> list[str]:
-    """Lines about the paper's values as a whole: its note, cells of other metrics,
-    cells that could not be read."""
+    """Lines about the report as a whole: tasks whose done runs have no value of the
+    metric (a toy problem has no accuracy), and about the paper's values: its note, cells
+    of other metrics, cells that could not be read."""
     lines = []
+    for task in report.tasks:
+        rows = [row for section in report.sections_of(task) for row in section.rows]
+        if any(row.done for row in rows) and not any(row.n for row in rows):
+            other = " (compare it with --metric loss)" if report.metric.name != "loss" else ""
+            lines.append(f"{task}: its done runs have no {report.metric.title}{other}")
     if report.paper.note:
         lines.append(f"paper note: {report.paper.note}")
     if report.other_metrics:
