@@ -75,6 +75,50 @@ def test_a_checkpoint_of_another_pass_is_refused(tiny_split, tiny_model):
         train("SGD", tiny_split, tiny_model, (1,), epochs=2, resume=keep.load())
 
 
+def test_a_save_cut_short_between_snapshot_and_index_leaves_the_previous_pair(
+    tmp_path, monkeypatch
+):
+    """A kill after the new snapshot is written and before its index is: the index and
+    the snapshot it names still agree (the epochs said are the snapshot's), and the next
+    save removes the snapshot no index names."""
+    import optbench.execute.checkpoints as files
+
+    folder = Checkpoints(tmp_path / "ck")
+    keys = ["run a", "run b"]
+    folder.save_bytes(keys, b"snapshot after 2", [2, 2])
+    real = files._replace
+
+    def killed_before_the_index(path, write):
+        if path.suffix == ".json":
+            raise KeyboardInterrupt
+        real(path, write)
+
+    monkeypatch.setattr(files, "_replace", killed_before_the_index)
+    with pytest.raises(KeyboardInterrupt):
+        folder.save_bytes(keys, b"snapshot after 3", [3, 3])
+    monkeypatch.setattr(files, "_replace", real)
+    (found,) = folder.find(keys)
+    assert found.epochs == (2, 2) and found.path.read_bytes() == b"snapshot after 2"
+    assert len(list((tmp_path / "ck").glob("*.pt"))) == 2  # the unnamed one, until the next save
+    folder.save_bytes(keys, b"snapshot after 3", [3, 3])
+    (found,) = folder.find(keys)
+    assert found.epochs == (3, 3) and found.path.read_bytes() == b"snapshot after 3"
+    assert list((tmp_path / "ck").glob("*.pt")) == [found.path]
+    folder.discard(keys)
+    assert not (tmp_path / "ck").exists()
+
+
+def test_a_checkpoint_written_before_indexes_named_their_snapshot_still_resumes(tmp_path):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / "abc.pt").write_bytes(b"old layout")
+    (folder / "abc.json").write_text('{"runs": ["run a"], "epochs": [7]}')
+    (found,) = Checkpoints(folder).find(["run a"])
+    assert found.epochs == (7,) and found.path == folder / "abc.pt"
+    Checkpoints(folder).discard(["run a"])
+    assert not folder.exists()
+
+
 def test_checkpoint_files_are_found_by_run_and_removed_when_done(tmp_path, tiny_split, tiny_model):
     folder = Checkpoints(tmp_path / "ck")
     runs = specs("SGD", seeds=(0, 1), epochs=3)

@@ -1,12 +1,15 @@
 """Checkpoint files: each pass's state after its last finished epoch, so that a killed run
 resumes from there.
 
-A pass (one or more stacked seeds) writes ``<folder>/<pass>.pt`` (``torch.save`` of the
-engine's snapshot) after every epoch, and beside it ``<pass>.json`` naming its runs and
-how many epochs each has: the runner finds a run's checkpoint without loading tensors.
-Both are written to a temporary file and renamed into place, so a kill leaves the last
-complete checkpoint. Files are read with ``torch.load(weights_only=True)``. When a run
-finishes, its checkpoint is no longer needed; a file goes once none of its runs needs it.
+A pass (one or more stacked seeds) writes ``<folder>/<pass>.<stamp>.pt`` (``torch.save``
+of the engine's snapshot) after every epoch, then ``<pass>.json`` naming that file, its
+runs and how many epochs each has: the runner finds a run's checkpoint without loading
+tensors. Each is written to a temporary file and renamed into place, and the index only
+once the snapshot it names is complete, so an index and its snapshot always agree. A kill
+between the two leaves the previous pair (the resumed pass trains that epoch again); the
+newer snapshot, named by no index, goes at the next save, as a replaced one does. Files
+are read with ``torch.load(weights_only=True)``. When a run finishes, its checkpoint is no
+longer needed; a file goes once none of its runs needs it.
 
 By default the folder sits beside the database: ``results.db`` keeps its checkpoints in
 ``results.db.checkpoints/``; a server database (PostgreSQL) in ``optbench-checkpoints/``
@@ -20,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +55,7 @@ class Found:
     path: Path
     runs: tuple[str, ...]
     epochs: tuple[int, ...]
+    index: Path | None = None  # the ``<pass>.json`` naming it
 
 
 class Checkpoints:
@@ -76,11 +81,17 @@ class Checkpoints:
         """Write the checkpoint ``blob`` (a ``torch.save``d snapshot) of the pass of runs
         ``keys``, whose runs have finished ``epochs`` epochs, replacing its last one."""
         name = pass_id(keys)
-        index = {"runs": list(keys), "epochs": list(epochs)}
+        stamp = time.time_ns()
+        while (data := self.folder / f"{name}.{stamp:x}.pt").exists():  # a clock that stood
+            stamp += 1
+        index = {"runs": list(keys), "epochs": list(epochs), "data": data.name}
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _replace(self.folder / f"{name}.pt", lambda f: f.write(blob))
+            _replace(data, lambda f: f.write(blob))
             _replace(self.folder / f"{name}.json", lambda f: f.write(json.dumps(index).encode()))
+            for older in _snapshots(self.folder, name):
+                if older != data:
+                    older.unlink(missing_ok=True)
         except OSError as error:  # a full disk, a folder gone: the runs stop, not fail
             raise CheckpointUnwritable(
                 f"cannot write a checkpoint in {self.folder}: {error.strerror or error}"
@@ -96,13 +107,13 @@ class Checkpoints:
         for index in self.folder.glob("*.json"):
             try:
                 meta = json.loads(index.read_text())
-                data = index.with_suffix(".pt")
+                data = _data_of(index, meta)
                 stamp = data.stat().st_mtime
                 runs, epochs = tuple(meta["runs"]), tuple(int(e) for e in meta["epochs"])
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # half-written or foreign: not a checkpoint to resume from
             if wanted & set(runs):
-                found.append((stamp, Found(data, runs, epochs)))
+                found.append((stamp, Found(data, runs, epochs, index)))
         claimed: set[str] = set()
         out = []
         for _, f in sorted(found, key=lambda x: -x[0]):
@@ -125,7 +136,8 @@ class Checkpoints:
     def discard_file(self, found: Found) -> None:
         """Remove one checkpoint file (one that cannot be read)."""
         found.path.unlink(missing_ok=True)
-        found.path.with_suffix(".json").unlink(missing_ok=True)
+        if found.index is not None:
+            found.index.unlink(missing_ok=True)
 
     def discard(self, finished: Iterable[str]) -> None:
         """Remove every file all of whose runs are in ``finished``."""
@@ -138,8 +150,7 @@ class Checkpoints:
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if runs <= done:
-                index.with_suffix(".pt").unlink(missing_ok=True)
-                index.unlink(missing_ok=True)
+                _remove(index)
         with contextlib.suppress(OSError):  # only an empty folder goes
             self.folder.rmdir()
 
@@ -159,8 +170,7 @@ class Checkpoints:
         done = finished({k for runs in listed.values() for k in runs})
         for index, runs in listed.items():
             if set(runs) <= done:
-                index.with_suffix(".pt").unlink(missing_ok=True)
-                index.unlink(missing_ok=True)
+                _remove(index)
         with contextlib.suppress(OSError):
             self.folder.rmdir()
 
@@ -194,6 +204,27 @@ def select_runs(state: dict[str, Any], index: Sequence[int]) -> dict[str, Any]:
     for key in _PER_RUN_LISTS:
         out[key] = [state[key][i] for i in index]
     return out
+
+
+def _data_of(index: Path, meta: dict[str, Any]) -> Path:
+    """The snapshot an index names (``<pass>.pt`` in indexes written before it named one)."""
+    name = meta.get("data", f"{index.stem}.pt")
+    if not isinstance(name, str) or Path(name).name != name:
+        raise ValueError(f"not a snapshot's name: {name!r}")
+    return index.with_name(name)
+
+
+def _snapshots(folder: Path, name: str) -> list[Path]:
+    """Every snapshot file of pass ``name``: the one its index names, older ones, and any
+    that a save cut short left unnamed."""
+    return [*folder.glob(f"{name}.*.pt"), *folder.glob(f"{name}.pt")]
+
+
+def _remove(index: Path) -> None:
+    """A pass's index and all its snapshots."""
+    for snapshot in _snapshots(index.parent, index.stem):
+        snapshot.unlink(missing_ok=True)
+    index.unlink(missing_ok=True)
 
 
 def _replace(path: Path, write) -> None:
