@@ -96,6 +96,11 @@ def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path: Path, com
         ("postgresql://u:secret@127.0.0.1:1/x?sslmode=bogus", 'invalid sslmode value: "bogus"'),
         ("postgresql://u:secret@127.0.0.1:1/x?nosuchoption=1", "invalid connection option"),
         ("postgresql://u:secret@127.0.0.1:1/x?connect_timeout=soon", "bad value for"),
+        ("postgresql://u:secret@127.0.0.1:1/x?a%20b=1", 'missing "=" after "a"'),
+        ("postgresql://u:secret@127.0.0.1:99999/x", "invalid port number"),
+        # a password given as an option is masked as the user part's is
+        ("postgresql://u:secret@127.0.0.1:1/x?password=secret2&sslmode=bogus", "password=***&"),
+        ("postgresql://u:secret@127.0.0.1:1/x?sslpassword=secret3&sslmode=no", "invalid sslmode"),
     ],
 )
 def test_a_bad_url_is_one_line_without_the_password(
@@ -493,3 +498,9 @@ def test_ctrl_c_while_the_database_works_stays_an_interrupt(tmp_path: Path) -> N
             store.plan_runs("exp", specs(5))
         event.remove(store.engine, "before_cursor_execute", interrupt_on_insert)
         assert len(store.run_rows(status=None)) == 1
+
+
+def test_a_password_option_is_masked_when_the_server_is_unreachable() -> None:
+    url = "postgresql:///x?host=127.0.0.1&port=1&user=u&password=secret"
+    line = error_line(optbench("db", "current", "--db", url), 5)
+    assert "cannot connect" in line and "password=***" in line and "secret" not in line

@@ -239,8 +239,15 @@ def _mask(url: str) -> str:
     return re.sub(r"(://[^/@:]*:)[^@/]*@", r"\1***@", url)
 
 
+_SECRET_OPTIONS = ("password", "sslpassword")  # libpq takes a password as an option too
+
+
 def _shown(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    """The URL as messages show it: every password masked, in the URL's user part and in
+    its options."""
+    secret = {k: "MASKED" for k in url.query if k.lower() in _SECRET_OPTIONS}
+    shown = url.update_query_dict(secret).render_as_string(hide_password=True)
+    return shown.replace("=MASKED", "=***") if secret else shown
 
 
 def _postgresql_engine(url: URL, *, read_only: bool) -> Engine:
@@ -358,7 +365,10 @@ def _configure_sqlite(engine: Engine, *, wal: bool, query_only: bool = False) ->
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-_BAD_OPTION = re.compile(r"invalid connection option|invalid \w+ value|bad value for")
+_BAD_OPTION = re.compile(
+    r"invalid connection option|invalid \w+ value|bad value for|invalid port number"
+    r'|missing "=" after|in connection info string'
+)
 
 
 def _translate(error: BaseException, shown: str, disconnect: bool) -> OptbenchError | None:
