@@ -149,6 +149,13 @@ def test_a_paper_block_needs_at_least_one_cell(tmp_path):
         ("metric: last10, stat: max, value: -0.5", r"-0.5 is outside last10's range \[0, 1\]"),
         ("metric: error, value: 150", r"150 is outside error's range \[0, 100\]"),
         ("metric: loss, value: -3", r"-3 is outside loss's range \[0, inf\]"),
+        ("metric: final, value: 1.0000001", r"value 1.0000001 is outside final's range"),
+        (
+            "metric: final, value: 0.99, std: 12",
+            r"std 12 is outside final's range's width 1: "
+            r"final is a fraction, so 12 % is 0.12",
+        ),
+        ("metric: error, value: 5, rounding: 101", r"rounding 101 is outside error's range's"),
     ],
 )
 def test_a_value_outside_its_metrics_range_is_refused(tmp_path, cell, message):
@@ -192,3 +199,28 @@ def test_a_paper_block_taken_out_of_the_file_is_taken_out_of_compare(tmp_path):
         assert done.exit_code == 0, done.output
         compared = runner.invoke(app, ["compare", "--db", db, "--format", "markdown"])
         assert ("X1" in compared.output) is shown, compared.output
+
+
+def test_a_cells_note_is_kept_as_written(tmp_path):
+    path = write(tmp_path, HEAD + f"paper:\n  cells:\n    - {{{CELL}, note: 2021-03-04}}\n")
+    (only,) = paper_values(load_plan_file(path))["cells"]
+    assert only["note"] == "2021-03-04"  # text, not a date the store could not keep
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (HEAD + f"paper:\n  cells:\n    - {{{CELL.replace('0.9', '!!float abc')}}}\n", "paper"),
+        (HEAD + f"paper:\n  cells:\n    - {{{CELL.replace('0.9', '!!int 0.5')}}}\n", "paper"),
+        (HEAD + f"paper:\n  cells:\n    - {{{CELL.replace('0.9', '!foo 0.5')}}}\n", "paper"),
+        (HEAD.replace("epochs: 2", "epochs: !!int x"), "epochs"),
+        (
+            HEAD.replace("experiment: paper-test", "experiment: !!python/object:os.system x"),
+            "experiment",
+        ),
+    ],
+)
+def test_a_value_with_an_explicit_tag_that_does_not_fit_is_one_message(tmp_path, text, key):
+    path = write(tmp_path, text)
+    with pytest.raises(PlanFileError, match=rf"{path}:\d+.*cannot read .* tagged"):
+        paper_values(load_plan_file(path))

@@ -49,9 +49,10 @@ def expand(
 def paper_values(plan_file: PlanFile) -> dict[str, object] | None:
     """The plan file's paper values as the store keeps them, with the setting they are for
     (the file's epochs and batch size). Each cell is checked against ``optbench compare``'s
-    metrics: a known metric, a value inside the metric's range (a percentage where a
-    fraction belongs is named as such), and no second cell for the same task, plan,
-    quantity (``final`` and ``error`` are one) and stat. ``PlanFileError`` names the line."""
+    metrics: a known metric, a value inside the metric's range and a std and rounding no
+    wider than it (a percentage where a fraction belongs is named as such), and no second
+    cell for the same task, plan, quantity (``final`` and ``error`` are one) and stat.
+    ``PlanFileError`` names the line."""
     from optbench.errors import PlanFileError
     from optbench.report.metrics import METRICS
 
@@ -70,13 +71,16 @@ def paper_values(plan_file: PlanFile) -> dict[str, object] | None:
         if metric is None:
             raise fail(f"unknown metric {cell['metric']!r} (one of {', '.join(METRICS)})")
         low, high = metric.bounds
-        value = cell["value"]
-        if not low <= value <= high:
+        for key in ("value", "std", "rounding"):
+            number = cell.get(key)
+            top = high if key == "value" else high - low  # a spread spans at most the range
+            if number is None or (low if key == "value" else 0.0) <= number <= top:
+                continue
             hint = ""
-            if high == 1.0 and 1.0 < value <= 100.0:
-                hint = f": {metric.name} is a fraction, so {value:g} % is {value / 100:.6g}"
-            raise fail(f"value {value:g} is outside {metric.name}'s range [{low:g}, {high:g}]"
-                       + hint)  # fmt: skip
+            if top == 1.0 and 1.0 < number <= 100.0:
+                hint = f": {metric.name} is a fraction, so {number!r} % is {number / 100:.6g}"
+            where = f"range [{low:g}, {high:g}]" if key == "value" else f"range's width {top:g}"
+            raise fail(f"{key} {number!r} is outside {metric.name}'s {where}{hint}")
         quantity = "final" if metric.name == "error" else metric.name
         key = (cell["task"], cell["plan"], quantity, cell["stat"])
         if key in seen:

@@ -237,7 +237,10 @@ class _Reader:
         if plain and _NUMBER.fullmatch(node.value):
             text = node.value
             return int(text) if re.fullmatch(r"-?\d+", text) else float(text)
-        return self.constructor.construct_object(node)
+        try:
+            return self.constructor.construct_object(node)
+        except (ValueError, yaml.YAMLError):  # an explicit tag: !!int x, !foo, !!python/...
+            raise self.fail(f"cannot read {_describe(node)} tagged {node.tag}", node, key) from None
 
     def text(self, node: Node, key: str) -> str:
         value = self.scalar(node)
@@ -451,6 +454,9 @@ class _Reader:
                 if not isinstance(value_node, ScalarNode):
                     message = f"{key} must be one value, got {_describe(value_node)}"
                     raise self.fail(message, value_node, "paper.cells")
+                if key == "note":  # free text as written, whatever YAML would make of it
+                    cell[key] = value_node.value
+                    continue
                 cell[key] = self.scalar(value_node, "paper.cells")
             task, written = cell["task"], cell["plan"]
             if task not in tasks:
