@@ -72,6 +72,10 @@ CELL = "task: iris-mlp, plan: SGD, metric: final, value: 0.9"
         (CELL.replace("0.9", "high"), "value must be a number"),
         (CELL + ", stat: median", "stat must be mean or max"),
         (CELL + ", trials: 0", "trials must be"),
+        (
+            CELL + ", stat: max, trials: 99999999999999999999",
+            "trials must be a whole number from 1",
+        ),
         (CELL + ", sd: 1", "unknown key 'sd'"),
         (CELL + ", trials: 3", "trials belongs to a stat: max cell"),
         (CELL.replace("plan: SGD", "plan: [SGD]"), "plan must be one value, got a list"),
@@ -224,3 +228,11 @@ def test_a_value_with_an_explicit_tag_that_does_not_fit_is_one_message(tmp_path,
     path = write(tmp_path, text)
     with pytest.raises(PlanFileError, match=rf"{path}:\d+.*cannot read .* tagged"):
         paper_values(load_plan_file(path))
+
+
+def test_a_negative_zero_is_zero(tmp_path):
+    cell = CELL.replace("0.9", "-0.0")
+    (only,) = paper_values(
+        load_plan_file(write(tmp_path, HEAD + f"paper:\n  cells:\n    - {{{cell}}}\n"))
+    )["cells"]
+    assert str(only["value"]) == "0.0"

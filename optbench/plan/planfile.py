@@ -490,13 +490,17 @@ class _Reader:
             if stat not in ("mean", "max"):
                 raise self.fail(f"stat must be mean or max, got {stat!r}", item, "paper.cells")
             trials = cell.get("trials")
-            if "trials" in cell and (type(trials) is not int or trials < 1):
-                raise self.fail(
-                    f"trials must be a whole number >= 1, got {trials!r}", item, "paper.cells"
+            if "trials" in cell and (type(trials) is not int or not 1 <= trials <= LIMITS["seeds"]):
+                message = (
+                    f"trials must be a whole number from 1 to {LIMITS['seeds']:,}, got {trials!r}"
                 )
+                raise self.fail(message, item, "paper.cells")
             if "trials" in cell and stat != "max":
                 message = "trials belongs to a stat: max cell (the trials behind the paper's best)"
                 raise self.fail(message, raw["trials"][0], "paper.cells")
+            for key in ("value", "std", "rounding"):
+                if cell.get(key) == 0:
+                    cell[key] = 0.0  # not -0.0: no "-0.0000" beside ours
             cell["plan"] = format_plan(resolve(plan, defaults))
             cell["name"] = plan.label
             cell["rounding"] = cell.get("rounding", rounding)
