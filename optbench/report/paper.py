@@ -269,9 +269,10 @@ def check(cell: PaperCell, row: Any, metric: Metric) -> PaperCheck | None:
         converted = f"from {cell.metric} {cell.value:g}{spread}{unit}"
     n = int(row.n)
     diverged = int(row.diverged)
+    one_run = cell.stat == "max" and cell.trials == 1  # a paper that ran each cell once
+    best = cell.stat == "max" and not one_run  # ours is our best seed, else our mean
     other = _other_setting(cell, row)
     if other:
-        best = cell.stat == "max" and cell.trials != 1
         ours = float(row.extreme if best else row.mean) if n else None
         return PaperCheck(cell, paper, paper_std, ours, None, None, "untested", other, converted)
     partial = f"; {diverged} of {diverged + n} finished seeds diverged" if diverged and n else ""
@@ -285,8 +286,7 @@ def check(cell: PaperCell, row: Any, metric: Metric) -> PaperCheck | None:
             why = f"every seed diverged ({diverged}); the paper reports a value"
             return judged(None, None, None, "inconsistent", why)
         return judged(None, None, None, "untested", "no finished seed")
-    one_run = cell.stat == "max" and cell.trials == 1  # a paper that ran each cell once
-    if cell.stat == "max" and not one_run:
+    if best:
         ours = float(row.extreme)
         what, range_name = "our best seed", "the range of a best of"
     else:
@@ -326,8 +326,7 @@ def _other_setting(cell: PaperCell, row: Any) -> str:
     batch size, e.g. a shortened ``--epochs`` run), or "" when it did not or is unknown."""
     ours = tuple(_int_or_none(getattr(row, k, None)) for k in ("epochs", "batch_size"))
     theirs = (cell.epochs, cell.batch_size)
-    differs = [o != t for o, t in zip(ours, theirs, strict=True) if o is not None and t]
-    if not any(differs):
+    if not any(o and t and o != t for o, t in zip(ours, theirs, strict=True)):
         return ""
     return (
         f"not comparable: ours ran {ours[0]} epochs at batch {ours[1]}, the paper's value is "
